@@ -1,0 +1,291 @@
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type * as Session from "../Session.js"
+import { jsonEquals } from "../Session.js"
+import { SessionLimitError, SessionStoreError } from "../SessionError.js"
+import type * as SessionStore from "../SessionStore.js"
+
+/** @internal */
+export const isExpired = (record: Session.Record, cutoff: SessionStore.Cutoff): boolean =>
+  (record.expiresAt !== null && record.expiresAt <= cutoff.now) ||
+  record.lastUsedAt <= (record.principal.anonymous ? cutoff.idleBefore.anonymous : cutoff.idleBefore.authenticated)
+
+const conflict = (operation: string) => new SessionStoreError({ reason: "Conflict", operation })
+
+/**
+ * The state of one memory store. Every method runs synchronously, so each is atomic with respect
+ * to other fibers.
+ *
+ * Indexes, chosen so that the sweep and eviction cost what they remove:
+ * - one `Map` per kind, kept in order of last use (a touch re-inserts at the end), so the least
+ *   recently used session of a kind is the first entry, and idle-expired sessions form a prefix;
+ * - a queue of keys ordered by absolute expiry, with lazy deletion and amortized compaction;
+ * - the keys of each authenticated principal.
+ */
+class MemoryState {
+  readonly anonymous = new Map<string, Session.Record>()
+  readonly authenticated = new Map<string, Session.Record>()
+  readonly byPrincipal = new Map<string, Set<string>>()
+  private expiryKeys: Array<string> = []
+  private expiryAt: Array<number> = []
+  private expiryHead = 0
+  private withExpiry = 0
+
+  lookup(key: string): Session.Record | undefined {
+    return this.anonymous.get(key) ?? this.authenticated.get(key)
+  }
+
+  private mapOf(record: Session.Record): Map<string, Session.Record> {
+    return record.principal.anonymous ? this.anonymous : this.authenticated
+  }
+
+  get size(): number {
+    return this.anonymous.size + this.authenticated.size
+  }
+
+  add(record: Session.Record): void {
+    this.mapOf(record).set(record.key, record)
+    if (!record.principal.anonymous) {
+      const keys = this.byPrincipal.get(record.principal.id)
+      if (keys === undefined) this.byPrincipal.set(record.principal.id, new Set([record.key]))
+      else keys.add(record.key)
+    }
+    if (record.expiresAt !== null) this.enqueueExpiry(record.key, record.expiresAt)
+  }
+
+  delete(record: Session.Record): void {
+    this.mapOf(record).delete(record.key)
+    if (!record.principal.anonymous) {
+      const keys = this.byPrincipal.get(record.principal.id)
+      if (keys !== undefined) {
+        keys.delete(record.key)
+        if (keys.size === 0) this.byPrincipal.delete(record.principal.id)
+      }
+    }
+    if (record.expiresAt !== null) {
+      this.withExpiry--
+      this.compactExpiry()
+    }
+  }
+
+  /** Replaces a record under the same key and kind, moving it to the most recently used end. */
+  refresh(previous: Session.Record, next: Session.Record): void {
+    const map = this.mapOf(previous)
+    map.delete(previous.key)
+    map.set(next.key, next)
+  }
+
+  private enqueueExpiry(key: string, at: number): void {
+    this.withExpiry++
+    const n = this.expiryAt.length
+    if (n === this.expiryHead || this.expiryAt[n - 1] <= at) {
+      this.expiryKeys.push(key)
+      this.expiryAt.push(at)
+      return
+    }
+    // Out of order (a rekey keeping an old createdAt, or the clock going back): binary insert.
+    let lo = this.expiryHead
+    let hi = n
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (this.expiryAt[mid] <= at) lo = mid + 1
+      else hi = mid
+    }
+    this.expiryKeys.splice(lo, 0, key)
+    this.expiryAt.splice(lo, 0, at)
+  }
+
+  // Queue slots of removed records are dropped lazily; rebuild once they outnumber live ones, so
+  // churn (floods of short-lived sessions) cannot grow the queue without bound.
+  private compactExpiry(): void {
+    const queued = this.expiryKeys.length - this.expiryHead
+    if (queued <= 1024 || queued <= 2 * this.withExpiry) return
+    const keys: Array<string> = []
+    const at: Array<number> = []
+    for (let i = this.expiryHead; i < this.expiryKeys.length; i++) {
+      const record = this.lookup(this.expiryKeys[i])
+      if (record !== undefined && record.expiresAt === this.expiryAt[i]) {
+        keys.push(this.expiryKeys[i])
+        at.push(this.expiryAt[i])
+      }
+    }
+    this.expiryKeys = keys
+    this.expiryAt = at
+    this.expiryHead = 0
+  }
+
+  claimExpired(cutoff: SessionStore.Cutoff, max: number): Array<Session.Record> {
+    const claimed: Array<Session.Record> = []
+    while (claimed.length < max && this.expiryHead < this.expiryKeys.length) {
+      if (this.expiryAt[this.expiryHead] > cutoff.now) break
+      const key = this.expiryKeys[this.expiryHead]
+      const at = this.expiryAt[this.expiryHead]
+      this.expiryHead++
+      const record = this.lookup(key)
+      if (record !== undefined && record.expiresAt === at) {
+        this.delete(record)
+        claimed.push(record)
+      }
+    }
+    if (this.expiryHead > 4096 && this.expiryHead * 2 > this.expiryKeys.length) {
+      this.expiryKeys = this.expiryKeys.slice(this.expiryHead)
+      this.expiryAt = this.expiryAt.slice(this.expiryHead)
+      this.expiryHead = 0
+    }
+    this.claimIdle(this.anonymous, cutoff.idleBefore.anonymous, max, claimed)
+    this.claimIdle(this.authenticated, cutoff.idleBefore.authenticated, max, claimed)
+    return claimed
+  }
+
+  private claimIdle(
+    map: Map<string, Session.Record>,
+    before: number,
+    max: number,
+    claimed: Array<Session.Record>
+  ): void {
+    for (const record of map.values()) {
+      if (claimed.length >= max || record.lastUsedAt > before) return
+      this.delete(record)
+      claimed.push(record)
+    }
+  }
+
+  firstOf(map: Map<string, Session.Record>): Session.Record | undefined {
+    for (const record of map.values()) return record
+    return undefined
+  }
+
+  leastRecentOf(principalId: string): Session.Record | undefined {
+    let oldest: Session.Record | undefined
+    for (const key of this.byPrincipal.get(principalId) ?? []) {
+      const record = this.authenticated.get(key)!
+      if (oldest === undefined || record.lastUsedAt < oldest.lastUsedAt) oldest = record
+    }
+    return oldest
+  }
+
+  /**
+   * Admits a new record under the caps: checks every cap first (so a refusal changes nothing),
+   * then evicts as needed and adds it. Authenticated sessions are never evicted for anonymous ones.
+   */
+  admit(record: Session.Record, limits: SessionStore.Limits): Array<Session.Record> | SessionLimitError {
+    const anonymous = record.principal.anonymous
+    const principalCount = anonymous ? 0 : (this.byPrincipal.get(record.principal.id)?.size ?? 0)
+    const refuse = limits.onLimit === "refuse"
+    if (!anonymous && principalCount >= limits.maxSessionsPerPrincipal && refuse) {
+      return new SessionLimitError({ limit: "maxSessionsPerPrincipal", max: limits.maxSessionsPerPrincipal })
+    }
+    if (anonymous && this.anonymous.size >= limits.maxAnonymousSessions && refuse) {
+      return new SessionLimitError({ limit: "maxAnonymousSessions", max: limits.maxAnonymousSessions })
+    }
+    if (this.size >= limits.maxSessions && (refuse || (anonymous && this.anonymous.size === 0))) {
+      return new SessionLimitError({ limit: "maxSessions", max: limits.maxSessions })
+    }
+    const evicted: Array<Session.Record> = []
+    const evict = (victim: Session.Record | undefined) => {
+      if (victim === undefined) return false
+      this.delete(victim)
+      evicted.push(victim)
+      return true
+    }
+    if (anonymous) {
+      while (this.anonymous.size >= limits.maxAnonymousSessions && evict(this.firstOf(this.anonymous)));
+    } else {
+      while (
+        (this.byPrincipal.get(record.principal.id)?.size ?? 0) >= limits.maxSessionsPerPrincipal &&
+        evict(this.leastRecentOf(record.principal.id))
+      );
+    }
+    while (
+      this.size >= limits.maxSessions &&
+      evict(this.firstOf(this.anonymous) ?? (anonymous ? undefined : this.firstOf(this.authenticated)))
+    );
+    this.add(record)
+    return evicted
+  }
+}
+
+const written = (record: Session.Record): SessionStore.WriteResult => ({ _tag: "Written", record })
+const missing: SessionStore.WriteResult & SessionStore.RekeyResult = { _tag: "Missing" }
+
+/** @internal */
+export const make: Effect.Effect<SessionStore.Service> = Effect.sync(() => {
+  const state = new MemoryState()
+
+  // Applies `change` to a live record, keeping key and kind; missing or expired records are left alone.
+  const write = (
+    key: string,
+    cutoff: SessionStore.Cutoff,
+    change: (record: Session.Record) => Session.Record | SessionStore.WriteResult
+  ): Effect.Effect<SessionStore.WriteResult> =>
+    Effect.sync(() => {
+      const record = state.lookup(key)
+      if (record === undefined) return missing
+      if (isExpired(record, cutoff)) return { _tag: "Expired", record }
+      const next = change(record)
+      if ("_tag" in next) return next
+      state.refresh(record, next)
+      return written(next)
+    })
+
+  return {
+    persistent: false,
+    insert: (record, limits) =>
+      Effect.suspend((): Effect.Effect<Array<Session.Record>, SessionStoreError | SessionLimitError> => {
+        if (state.lookup(record.key) !== undefined) return Effect.fail(conflict("insert"))
+        const result = state.admit(record, limits)
+        return result instanceof SessionLimitError ? Effect.fail(result) : Effect.succeed(result)
+      }),
+    get: (key) => Effect.sync(() => Option.fromNullable(state.lookup(key))),
+    touch: (key, cutoff) => write(key, cutoff, (record) => ({ ...record, lastUsedAt: cutoff.now })),
+    update: (key, patch, cutoff) =>
+      write(key, cutoff, (record) => {
+        if (patch.expect !== undefined) {
+          const current = Object.prototype.hasOwnProperty.call(record.data, patch.expect.name)
+            ? record.data[patch.expect.name]
+            : undefined
+          if (!jsonEquals(current, patch.expect.value)) return { _tag: "Conflict", record }
+        }
+        const data: { [key: string]: Session.Json } = { ...record.data }
+        for (const name of patch.remove ?? []) delete data[name]
+        for (const [name, value] of patch.set ?? []) {
+          Object.defineProperty(data, name, { value, enumerable: true, writable: true, configurable: true })
+        }
+        return { ...record, data, lastUsedAt: cutoff.now }
+      }),
+    rekey: (key, next, limits, cutoff) =>
+      Effect.suspend((): Effect.Effect<SessionStore.RekeyResult, SessionStoreError | SessionLimitError> => {
+        const previous = state.lookup(key)
+        if (previous === undefined) return Effect.succeed(missing)
+        if (isExpired(previous, cutoff)) return Effect.succeed({ _tag: "Expired", record: previous } as const)
+        if (next.key !== key && state.lookup(next.key) !== undefined) return Effect.fail(conflict("rekey"))
+        const record: Session.Record = {
+          key: next.key,
+          principal: next.principal ?? previous.principal,
+          createdAt: next.createdAt ?? previous.createdAt,
+          lastUsedAt: cutoff.now,
+          expiresAt: next.expiresAt === undefined ? previous.expiresAt : next.expiresAt,
+          data: next.data ?? previous.data
+        }
+        state.delete(previous)
+        const evicted = state.admit(record, limits)
+        if (evicted instanceof SessionLimitError) {
+          state.add(previous)
+          return Effect.fail(evicted)
+        }
+        return Effect.succeed({ _tag: "Rekeyed", previous, record, evicted } as const)
+      }),
+    remove: (key) =>
+      Effect.sync(() => {
+        const record = state.lookup(key)
+        if (record === undefined) return Option.none()
+        state.delete(record)
+        return Option.some(record)
+      }),
+    list: Effect.sync(() => [...state.anonymous.values(), ...state.authenticated.values()]),
+    listByPrincipal: (principalId) =>
+      Effect.sync(() => [...(state.byPrincipal.get(principalId) ?? [])].map((key) => state.authenticated.get(key)!)),
+    claimExpired: (cutoff, max) => Effect.sync(() => state.claimExpired(cutoff, max)),
+    count: Effect.sync(() => ({ anonymous: state.anonymous.size, authenticated: state.authenticated.size }))
+  }
+})
