@@ -234,6 +234,37 @@ export class SessionDataError extends Schema.TaggedError<SessionDataError>()(
 }
 
 /**
+ * The authentication manager itself failed: its `authenticate` or `validateSession` died (threw)
+ * or did not answer within `authTimeout` (HTTP 503). Distinct from `ExplicitLogin` and
+ * `InvalidSession`: nobody is logged out because the auth backend is down or broken, and a late
+ * answer after the timeout is discarded (it never opens a session).
+ *
+ * @example
+ * ```ts
+ * import { SessionError } from "effect-session"
+ *
+ * const error = new SessionError.AuthManagerError({ operation: "authenticate", reason: "Timeout" })
+ * console.log(error.message) // "Auth manager authenticate failed: Timeout"
+ * ```
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class AuthManagerError extends Schema.TaggedError<AuthManagerError>()(
+  "AuthManagerError",
+  {
+    operation: Schema.Literal("authenticate", "validateSession"),
+    reason: Schema.Literal("Timeout", "Defect"),
+    cause: Schema.optional(Schema.Defect)
+  },
+  HttpApiSchema.annotations({ status: 503 })
+) {
+  get message(): string {
+    return `Auth manager ${this.operation} failed: ${this.reason}`
+  }
+}
+
+/**
  * An option given to a layer is invalid: zero, negative, non-finite or unparseable durations,
  * caps that are not positive integers or contradict each other. Raised when the layer is built,
  * never later.

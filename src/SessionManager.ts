@@ -35,6 +35,7 @@ import * as Stream from "effect/Stream"
 import { AuthManager } from "./AuthManager.js"
 import * as Session from "./Session.js"
 import {
+  AuthManagerError,
   type ExplicitLogin,
   InvalidSession,
   SessionCloseError,
@@ -82,6 +83,8 @@ export type Cap = number | "unlimited"
  * - `sweepBatchSize` (1000): sessions claimed per step of a sweep; the sweep yields between steps.
  * - `releaseTimeout` (10 seconds): a `release` still running after this fails with
  *   `SessionCloseError` (`Timeout`).
+ * - `authTimeout` (10 seconds): an `authenticate` or `validateSession` still running after this
+ *   fails with `AuthManagerError` (`Timeout`); its late answer is discarded.
  * - `maxSessions` (1,000,000), `maxAnonymousSessions` (100,000), `maxSessionsPerPrincipal`
  *   (`"unlimited"`): caps on live sessions.
  * - `onLimit` (`"evictLeastRecentlyUsed"`): at a cap, evict the least recently used session of
@@ -99,6 +102,7 @@ export interface Options {
   readonly sweepInterval?: Limit
   readonly sweepBatchSize?: number
   readonly releaseTimeout?: Duration.DurationInput
+  readonly authTimeout?: Duration.DurationInput
   readonly maxSessions?: Cap
   readonly maxAnonymousSessions?: Cap
   readonly maxSessionsPerPrincipal?: Cap
@@ -124,6 +128,7 @@ export interface Settings {
   readonly sweepInterval: Option.Option<Duration.Duration>
   readonly sweepBatchSize: number
   readonly releaseTimeout: Duration.Duration
+  readonly authTimeout: Duration.Duration
   readonly limits: SessionStore.Limits
 }
 
@@ -140,6 +145,7 @@ export const defaults = {
   cleanupAnonymousSessionTime: "2 minutes",
   sweepBatchSize: 1000,
   releaseTimeout: "10 seconds",
+  authTimeout: "10 seconds",
   maxSessions: 1_000_000,
   maxAnonymousSessions: 100_000,
   maxSessionsPerPrincipal: "unlimited",
@@ -229,6 +235,10 @@ export const validateOptions = (options: Options = {}): Effect.Effect<Settings, 
     if (Option.isNone(releaseTimeout)) {
       return yield* invalid("releaseTimeout", "cannot be off")
     }
+    const authTimeout = yield* decodeLimit("authTimeout", options.authTimeout, defaults.authTimeout)
+    if (Option.isNone(authTimeout)) {
+      return yield* invalid("authTimeout", "cannot be off")
+    }
     const sweepBatchSize = options.sweepBatchSize ?? defaults.sweepBatchSize
     if (!Number.isSafeInteger(sweepBatchSize) || sweepBatchSize < 1) {
       return yield* invalid("sweepBatchSize", `must be a positive integer, got ${JSON.stringify(sweepBatchSize)}`)
@@ -272,6 +282,7 @@ export const validateOptions = (options: Options = {}): Effect.Effect<Settings, 
       sweepInterval,
       sweepBatchSize,
       releaseTimeout: releaseTimeout.value,
+      authTimeout: authTimeout.value,
       limits: {
         maxSessions,
         maxAnonymousSessions: Math.min(maxAnonymousSessions, maxSessions),
@@ -343,12 +354,12 @@ export interface Service {
   /** Authenticates the request and opens a session for the principal, with a fresh token. */
   readonly openSession: (
     request: HttpServerRequest.HttpServerRequest
-  ) => Effect.Effect<Session.Session, ExplicitLogin | SessionStoreError | SessionLimitError>
+  ) => Effect.Effect<Session.Session, ExplicitLogin | AuthManagerError | SessionStoreError | SessionLimitError>
   /** Finds the live session of a token, validates it with the auth manager, and touches it. */
   readonly getSession: (
     request: HttpServerRequest.HttpServerRequest,
     token: string | Redacted.Redacted<string>
-  ) => Effect.Effect<Session.Session, InvalidSession | SessionStoreError | SessionLimitError>
+  ) => Effect.Effect<Session.Session, InvalidSession | AuthManagerError | SessionStoreError | SessionLimitError>
   /** Closes a session (any value naming it); idempotent. Fails only if this call ran a failing release. */
   readonly closeSession: (
     session: Pick<Session.Session, "key">
@@ -537,6 +548,16 @@ export const make = (options: Options = {}): Effect.Effect<
         : undefined
     const publish = (event: SessionEvent) => PubSub.publish(events, event)
 
+    // The auth manager is user code: bound it in time and turn its defects into typed failures.
+    const guarded = <A, E>(operation: AuthManagerError["operation"], effect: Effect.Effect<A, E>) =>
+      effect.pipe(
+        Effect.timeoutFail({
+          duration: settings.authTimeout,
+          onTimeout: () => new AuthManagerError({ operation, reason: "Timeout" })
+        }),
+        Effect.catchAllDefect((cause) => Effect.fail(new AuthManagerError({ operation, reason: "Defect", cause })))
+      )
+
     // --- closing: exactly one release per removed record -------------------------------------
 
     // Releases in flight, so that a closer who lost the claim can wait for the winner's release.
@@ -676,7 +697,7 @@ export const make = (options: Options = {}): Effect.Effect<
 
     const openSession: Service["openSession"] = (request) =>
       Effect.gen(function*() {
-        const principal = yield* auth.authenticate(request)
+        const principal = yield* guarded("authenticate", auth.authenticate(request))
         const now = yield* Clock.currentTimeMillis
         const session = yield* withFreshToken((token, key) => {
           const record: Session.Record = {
@@ -744,9 +765,8 @@ export const make = (options: Options = {}): Effect.Effect<
         const cutoff = cutoffAt(now)
         const record = yield* Effect.flatMap(store.touch(key, cutoff), (result) => written(result, key, now))
         const session = withToken(record, typeof token === "string" ? Redacted.make(token) : token)
-        const validated = yield* auth.validateSession(request, session).pipe(
-          Effect.catchAllDefect((cause) => Effect.fail(new InvalidSession({ reason: "Rejected", cause }))),
-          Effect.catchAll((rejection) =>
+        const validated = yield* guarded("validateSession", auth.validateSession(request, session)).pipe(
+          Effect.catchTag("InvalidSession", (rejection) =>
             Effect.flatMap(claim(key, "Rejected"), (outcome) =>
               Effect.zipRight(
                 invalidBy.Rejected,
@@ -758,10 +778,11 @@ export const make = (options: Options = {}): Effect.Effect<
                     ...(rejection.cause === undefined ? {} : { cause: rejection.cause })
                   })
                 )
-              ))
-          )
+              )))
         )
-        if (validated === session) return session
+        if (validated === session) {
+          return session
+        }
         // A replacement ("hijack"): stored under a new token, the old key removed in the same step.
         return yield* rekey(key, () => ({
           principal: validated.principal,
@@ -774,7 +795,9 @@ export const make = (options: Options = {}): Effect.Effect<
 
     const closeSession: Service["closeSession"] = (session) =>
       claim(session.key, "Logout").pipe(
-        Effect.flatMap((outcome) => outcome.failure === undefined ? Effect.void : Effect.fail(outcome.failure)),
+        Effect.flatMap((outcome) =>
+          outcome.failure === undefined ? Effect.void : Effect.fail(outcome.failure)
+        ),
         Effect.withSpan("SessionManager.closeSession", {
           attributes: { "session.id": SessionToken.shortId(session.key) }
         })
@@ -910,7 +933,9 @@ export const make = (options: Options = {}): Effect.Effect<
             set: [[dataKey.name, json]],
             expect: { name: dataKey.name, value: stored }
           })
-          if (Option.isSome(result)) return result.value
+          if (Option.isSome(result)) {
+            return result.value
+          }
           if (n >= MAX_UPDATE_ATTEMPTS) {
             return yield* new SessionStoreError({ reason: "Conflict", operation: "updateData" })
           }
@@ -937,7 +962,8 @@ export const make = (options: Options = {}): Effect.Effect<
         yield* Effect.forEach([...releasing.values()], Deferred.await, { discard: true })
         if (!store.persistent) {
           const all = { now: Infinity, idleBefore: { anonymous: Infinity, authenticated: Infinity } }
-          yield* sweep(all, () => "Shutdown")
+          yield* sweep(all, () =>
+            "Shutdown")
         }
       }).pipe(Effect.catchAllCause((cause) => Effect.logError("session shutdown incomplete", cause)))
     )
@@ -1019,7 +1045,7 @@ const capConfig = (name: string) =>
 /**
  * Options read through `Config` (by default from the environment), all optional:
  * `SESSION_IDLE_TIMEOUT`, `SESSION_ABSOLUTE_LIFETIME`, `SESSION_CLEANUP_SESSION_TIME`,
- * `SESSION_CLEANUP_ANONYMOUS_SESSION_TIME`, `SESSION_SWEEP_INTERVAL`, `SESSION_RELEASE_TIMEOUT`
+ * `SESSION_CLEANUP_ANONYMOUS_SESSION_TIME`, `SESSION_SWEEP_INTERVAL`, `SESSION_RELEASE_TIMEOUT`, `SESSION_AUTH_TIMEOUT`
  * (durations such as `30 minutes`, or `off`), `SESSION_SWEEP_BATCH_SIZE`, `SESSION_MAX_SESSIONS`,
  * `SESSION_MAX_ANONYMOUS_SESSIONS`, `SESSION_MAX_SESSIONS_PER_PRINCIPAL` (integers or
  * `unlimited`), `SESSION_ON_LIMIT` (`evictLeastRecentlyUsed` or `refuse`).
@@ -1034,6 +1060,7 @@ export const config: Config.Config<Options> = Config.all({
   cleanupAnonymousSessionTime: optionalString("CLEANUP_ANONYMOUS_SESSION_TIME"),
   sweepInterval: optionalString("SWEEP_INTERVAL"),
   releaseTimeout: optionalString("RELEASE_TIMEOUT"),
+  authTimeout: optionalString("AUTH_TIMEOUT"),
   sweepBatchSize: capConfig("SWEEP_BATCH_SIZE"),
   maxSessions: capConfig("MAX_SESSIONS"),
   maxAnonymousSessions: capConfig("MAX_ANONYMOUS_SESSIONS"),
@@ -1101,8 +1128,11 @@ export const layerConfig = (
  */
 export const openSession = (
   request: HttpServerRequest.HttpServerRequest
-): Effect.Effect<Session.Session, ExplicitLogin | SessionStoreError | SessionLimitError, SessionManager> =>
-  Effect.flatMap(SessionManager, (manager) => manager.openSession(request))
+): Effect.Effect<
+  Session.Session,
+  ExplicitLogin | AuthManagerError | SessionStoreError | SessionLimitError,
+  SessionManager
+> => Effect.flatMap(SessionManager, (manager) => manager.openSession(request))
 
 /**
  * Looks up, validates and touches the session of a token.
@@ -1126,8 +1156,11 @@ export const openSession = (
 export const getSession = (
   request: HttpServerRequest.HttpServerRequest,
   token: string | Redacted.Redacted<string>
-): Effect.Effect<Session.Session, InvalidSession | SessionStoreError | SessionLimitError, SessionManager> =>
-  Effect.flatMap(SessionManager, (manager) => manager.getSession(request, token))
+): Effect.Effect<
+  Session.Session,
+  InvalidSession | AuthManagerError | SessionStoreError | SessionLimitError,
+  SessionManager
+> => Effect.flatMap(SessionManager, (manager) => manager.getSession(request, token))
 
 /**
  * Closes a session and releases it; closing a closed session succeeds.
