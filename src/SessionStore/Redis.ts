@@ -1,0 +1,280 @@
+/**
+ * A Redis session store (`ioredis`), for sessions shared by several instances and kept across
+ * restarts. It passes the same contract suite as the memory store: every operation that reads and
+ * writes is one Lua script, hence one atomic step on the server, so two instances never release a
+ * session twice, a logout is never undone and a data patch never overwrites a concurrent one.
+ *
+ * Layout. Every key of a store starts with the hash tag `{prefix}`, so the whole store lives in
+ * one Redis Cluster slot and no operation is cross-slot (a store is therefore bounded by one
+ * shard; give tenants their own prefixes to spread them):
+ *
+ * - `{prefix}:s:<key>`: one hash per session, `<key>` being the session key (SHA-256 of the token;
+ *   tokens are never stored). Fields: `v` (format version), `pid`, `anon`, `p` (principal JSON),
+ *   `c`, `u`, `e` (createdAt, lastUsedAt, expiresAt or `null`), and `d:<name>` per data value
+ *   (JSON with sorted object keys, so conditional updates compare text). Data patches are applied
+ *   field by field on the server, never as a write-back of a whole record.
+ * - `{prefix}:lru:anonymous`, `{prefix}:lru:authenticated`: sorted sets by lastUsedAt (LRU
+ *   eviction and the idle sweep; ties are broken by key).
+ * - `{prefix}:exp`: sorted set by expiresAt (the absolute-expiry sweep).
+ * - `{prefix}:p:<principalId>`: one sorted set per authenticated principal, by lastUsedAt
+ *   (`listByPrincipal`, per-principal caps).
+ *
+ * Expiry is decided on every operation from the `Cutoff` the manager gives; Redis TTLs are only a
+ * safety net, set relative to each write (never absolute, so the app clock and the server clock
+ * need not agree): a record lives at most `maxIdleTtl` after its last write, and at most
+ * `expiryGrace` past its `expiresAt`. Neither can delete a live record early as long as
+ * `maxIdleTtl` exceeds the manager's longest idle limit; a record removed by a TTL is never
+ * released, so keep the sweep running (it claims expired sessions long before). Index entries left
+ * behind by a TTL are repaired lazily.
+ *
+ * A value under a session key that is not a record of this format (corrupt, or written by another
+ * format version) is removed, logged, and seen as missing (the manager answers `InvalidSession`).
+ * A Redis that is down, slow or refusing gives `SessionStoreError` (`Unavailable`, `Timeout`) within
+ * the command timeout; the client keeps reconnecting and the store recovers on its own. After a
+ * `Timeout` or `Unavailable` error on a write, the outcome is unknown (the script may have run).
+ *
+ * Run Redis with `maxmemory-policy noeviction`: every record carries a TTL, so `volatile-*` policies
+ * would evict live sessions.
+ *
+ * @since 0.1.0
+ */
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import type { Redis, RedisOptions } from "ioredis"
+import * as scripts from "../internal/redisScripts.js"
+import * as internal from "../internal/redisStore.js"
+import type { SessionConfigError } from "../SessionError.js"
+import * as SessionStore from "../SessionStore.js"
+
+/**
+ * Options of a store on an existing client (`make`).
+ *
+ * - `prefix` (`"effect-session"`): names the store; keys start with `{prefix}`. 1 to 100 characters
+ *   among `A-Z a-z 0-9 _ . : -`. Two stores with the same prefix on one Redis share their sessions.
+ * - `commandTimeout` (2 seconds): the bound on each call (a call that has not answered 500 ms after
+ *   it fails with `Timeout`; the layer also sets it as the client's `commandTimeout`).
+ * - `maxIdleTtl` (30 days, or `"off"`): the safety-net TTL after each write. Must exceed the longest
+ *   idle limit of the manager plus its sweep interval.
+ * - `expiryGrace` (1 day): how long a record outlives its `expiresAt` in Redis, so the sweep can
+ *   claim (and release) it first.
+ * - `scanCount` (1000): the `COUNT` of each `SCAN` step of `list`.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export interface StoreOptions {
+  readonly prefix?: string
+  readonly commandTimeout?: Duration.DurationInput
+  readonly maxIdleTtl?: Duration.DurationInput | "off"
+  readonly expiryGrace?: Duration.DurationInput
+  readonly scanCount?: number
+}
+
+/**
+ * Options of the store layer: the store options, plus the connection.
+ *
+ * - `url`: a `redis://` or `rediss://` URL (redacted or not); default `redis://127.0.0.1:6379`.
+ * - `connectTimeout` (5 seconds): the bound on each connection attempt, and how long building the
+ *   layer waits for the first one (it builds anyway, with a warning, if Redis is not there yet).
+ * - `redis`: further `ioredis` options, applied over `clientOptions` (override at your own risk).
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export interface Options extends StoreOptions {
+  readonly url?: string | Redacted.Redacted<string>
+  readonly connectTimeout?: Duration.DurationInput
+  readonly redis?: RedisOptions
+}
+
+/**
+ * The defaults, as documented on `StoreOptions` and `Options`.
+ *
+ * @example
+ * ```ts
+ * import * as RedisStore from "effect-session/SessionStore/Redis"
+ *
+ * console.log(RedisStore.defaults.maxIdleTtl) // "30 days"
+ * ```
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export const defaults: {
+  readonly prefix: string
+  readonly commandTimeout: Duration.DurationInput
+  readonly connectTimeout: Duration.DurationInput
+  readonly maxIdleTtl: Duration.DurationInput
+  readonly expiryGrace: Duration.DurationInput
+  readonly scanCount: number
+} = internal.defaults
+
+/**
+ * The format version written in every record (field `v`). A record of another version is treated
+ * as foreign: removed and seen as missing. Do not run two format versions on one prefix.
+ *
+ * @example
+ * ```ts
+ * import * as RedisStore from "effect-session/SessionStore/Redis"
+ *
+ * console.log(RedisStore.formatVersion) // "1"
+ * ```
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const formatVersion: string = scripts.FORMAT_VERSION
+
+/**
+ * The `ioredis` options the layer uses, for a client you build yourself: fail fast while Redis is
+ * away (no offline queue, in-flight commands failed at once and never resent), a command timeout,
+ * and reconnection for ever with a backoff of up to one second.
+ *
+ * @example
+ * ```ts
+ * import { Redis } from "ioredis"
+ * import * as RedisStore from "effect-session/SessionStore/Redis"
+ *
+ * const client = new Redis("redis://127.0.0.1:6379", RedisStore.clientOptions({ commandTimeout: 1000 }))
+ * client.on("error", () => {})
+ * ```
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export const clientOptions = (
+  options: { readonly commandTimeout?: number; readonly connectTimeout?: number } = {}
+): RedisOptions => internal.clientOptions(options.commandTimeout ?? 2000, options.connectTimeout ?? 5000)
+
+/**
+ * Builds a store on an existing `ioredis` client, which the caller keeps owning (it is not closed
+ * with the scope). Listeners that log connection errors once per outage are attached for the
+ * scope. Give the client `clientOptions()` (or equivalent settings) for bounded failures.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { Redis } from "ioredis"
+ * import { SessionStore } from "effect-session"
+ * import * as RedisStore from "effect-session/SessionStore/Redis"
+ *
+ * const client = new Redis("redis://127.0.0.1:6379", RedisStore.clientOptions())
+ * export const StoreLive = Layer.scoped(SessionStore.SessionStore, RedisStore.make(client, { prefix: "shop" }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  client: Redis,
+  options: StoreOptions = {}
+): Effect.Effect<SessionStore.Service, SessionConfigError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const settings = yield* internal.validate(options)
+    const runtime = yield* Effect.runtime<never>()
+    yield* Effect.acquireRelease(
+      Effect.sync(() => internal.monitor(client, runtime)),
+      (detach) => Effect.sync(detach)
+    )
+    return yield* internal.make(client, settings)
+  })
+
+/**
+ * The Redis store layer: opens a connection (scoped: `quit` when the layer is released), waits a
+ * bounded time for it, and provides `SessionStore`. Fails to build with `SessionConfigError` on
+ * invalid options; an unreachable Redis is not a build failure (operations fail with
+ * `SessionStoreError` until it is back).
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { AuthManager, SessionManager } from "effect-session"
+ * import * as RedisStore from "effect-session/SessionStore/Redis"
+ *
+ * export const Sessions = SessionManager.layer({ idleTimeout: "30 minutes" }).pipe(
+ *   Layer.provide(RedisStore.layer({ url: "redis://127.0.0.1:6379", prefix: "shop" })),
+ *   Layer.provide(AuthManager.layerMock())
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: Options = {}): Layer.Layer<SessionStore.SessionStore, SessionConfigError> =>
+  Layer.scoped(
+    SessionStore.SessionStore,
+    Effect.gen(function*() {
+      const settings = yield* internal.validate(options)
+      const client = yield* internal.acquireClient(options, settings)
+      return yield* internal.make(client, settings)
+    })
+  )
+
+const optional = <A>(config: Config.Config<A>) => Config.option(config).pipe(Config.map(Option.getOrUndefined))
+
+/**
+ * Options read through `Config` (by default from the environment): `REDIS_URL` (required,
+ * redacted), and optionally `SESSION_REDIS_PREFIX`, `SESSION_REDIS_COMMAND_TIMEOUT`,
+ * `SESSION_REDIS_CONNECT_TIMEOUT`, `SESSION_REDIS_MAX_IDLE_TTL` (durations such as `2 seconds`;
+ * `off` for the TTL), `SESSION_REDIS_EXPIRY_GRACE` and `SESSION_REDIS_SCAN_COUNT`.
+ *
+ * @example
+ * ```ts
+ * import { Config, Effect } from "effect"
+ * import * as RedisStore from "effect-session/SessionStore/Redis"
+ *
+ * // use Redis when REDIS_URL is set
+ * const useRedis = Effect.map(Config.option(Config.string("REDIS_URL")), (url) => url._tag === "Some")
+ * const options = RedisStore.config
+ * ```
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export const config: Config.Config<Options> = Config.all({
+  url: Config.redacted("REDIS_URL"),
+  prefix: optional(Config.string("SESSION_REDIS_PREFIX")),
+  commandTimeout: optional(Config.string("SESSION_REDIS_COMMAND_TIMEOUT")),
+  connectTimeout: optional(Config.string("SESSION_REDIS_CONNECT_TIMEOUT")),
+  maxIdleTtl: optional(Config.string("SESSION_REDIS_MAX_IDLE_TTL")),
+  expiryGrace: optional(Config.string("SESSION_REDIS_EXPIRY_GRACE")),
+  scanCount: optional(Config.integer("SESSION_REDIS_SCAN_COUNT"))
+}).pipe(
+  // Durations stay strings here: the layer parses and validates them with typed errors.
+  Config.map((raw) => {
+    const options: { -readonly [K in keyof Options]?: unknown } = {}
+    for (const [name, value] of Object.entries(raw)) if (value !== undefined) options[name as keyof Options] = value
+    return options as Options
+  })
+)
+
+/**
+ * The Redis store layer with options from `Config` (see `config`): a `ConfigError` when
+ * `REDIS_URL` is missing or a value unreadable, a `SessionConfigError` when one is invalid.
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { AuthManager, SessionManager } from "effect-session"
+ * import * as RedisStore from "effect-session/SessionStore/Redis"
+ *
+ * // REDIS_URL=redis://127.0.0.1:6379 SESSION_REDIS_PREFIX=shop node app.js
+ * export const Sessions = SessionManager.layerConfig().pipe(
+ *   Layer.provide(RedisStore.layerConfig()),
+ *   Layer.provide(AuthManager.layerMock())
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  options: Config.Config<Options> = config
+): Layer.Layer<SessionStore.SessionStore, SessionConfigError | ConfigError.ConfigError> =>
+  Layer.unwrapEffect(Effect.map(options, layer))
