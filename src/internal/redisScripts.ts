@@ -425,6 +425,7 @@ for _, k in ipairs(ks) do
   local h, flat = load(k)
   if h == false then
     drop(k)
+    if pid then redis.call("ZREM", pkey(pid), k) end
     corrupt[#corrupt + 1] = k
   elseif h == nil then
     if pid then redis.call("ZREM", pkey(pid), k) end

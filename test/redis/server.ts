@@ -150,12 +150,21 @@ export const startRedis = async (): Promise<RedisServer | undefined> => {
     console.warn("SKIPPING the Redis suites: redis-server is not on PATH (apt-get install -y redis-server)")
     return undefined
   }
-  const port = await freePort()
+  return spawnRedis(await freePort())
+}
+
+/** Starts `redis-server` on a given loopback port (it must be on PATH). */
+export const spawnRedis = async (port: number): Promise<RedisServer> => {
   const url = `redis://127.0.0.1:${port}`
   let child: ChildProcess | undefined
   const start = async () => {
     child = spawnServer(port)
-    await waitUntil(() => ping(url), `redis-server on port ${port}`)
+    try {
+      await waitUntil(() => ping(url), `redis-server on port ${port}`)
+    } catch (error) {
+      await killChild(child, "SIGKILL")
+      throw error
+    }
   }
   await start()
   return {
