@@ -30,7 +30,7 @@ const managerOn = (url: string, options: SessionManager.Options = {}) =>
 const tokenOf = (session: Session.Session) => Redacted.value(session.token!)
 
 /** Runs `op` and checks it fails with a SessionStoreError (Unavailable or Timeout) in bounded time. */
-const expectStoreError = <A, E>(name: string, op: Effect.Effect<A, E>) =>
+const expectStoreError = <A, E, R>(name: string, op: Effect.Effect<A, E, R>) =>
   Effect.gen(function*() {
     const start = Date.now()
     const exit = yield* Effect.exit(op)
@@ -47,7 +47,7 @@ const expectStoreError = <A, E>(name: string, op: Effect.Effect<A, E>) =>
   })
 
 /** Retries `op` every 100 ms until it succeeds, at most `attempts` times. */
-const retrying = <A, E>(op: Effect.Effect<A, E>, attempts = 100): Effect.Effect<A, E> =>
+const retrying = <A, E, R>(op: Effect.Effect<A, E, R>, attempts = 100): Effect.Effect<A, E, R> =>
   Effect.catchAll(
     op,
     (error) =>

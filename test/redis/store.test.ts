@@ -106,7 +106,7 @@ describe.skipIf(server === undefined)("Redis store", () => {
   })
 
   describe("foreign and corrupt values: removed, logged, seen as missing", () => {
-    const plant = {
+    const plant: Record<string, (key: string) => Promise<unknown>> = {
       string: (key: string) => redis.set(key, "{\"not\":\"a session\"}"),
       foreignVersion: (key: string) =>
         redis.hset(key, { v: "2", pid: "alice", anon: "0", p: "{}", c: "0", u: "0", e: "null" }),

@@ -1,0 +1,110 @@
+/**
+ * One application instance for the multi-process tests: a session manager over the Redis store,
+ * driven over stdin/stdout with JSON lines (`{ id, op, ... }` in, `{ id, ok, value | error }` out).
+ * Run with `tsx test/redis/worker.ts`; configured by `REDIS_URL`, `SESSION_REDIS_PREFIX` and
+ * `MANAGER_OPTIONS` (JSON of `SessionManager.Options`). Logs go to stderr.
+ */
+import { HttpServerRequest } from "@effect/platform"
+import { Cause, Effect, Exit, Layer, ManagedRuntime, Redacted } from "effect"
+import { AuthManager, Session, SessionManager, SessionStore, SessionToken } from "effect-session"
+import * as RedisStore from "effect-session/SessionStore/Redis"
+import * as readline from "node:readline"
+
+// stdout carries the protocol only
+console.log = (...args: Array<unknown>) => console.error(...args)
+console.info = console.log
+const send = (message: unknown) => process.stdout.write(`${JSON.stringify(message)}\n`)
+
+const url = process.env.REDIS_URL ?? ""
+const prefix = process.env.SESSION_REDIS_PREFIX ?? ""
+const options = JSON.parse(process.env.MANAGER_OPTIONS ?? "{}") as SessionManager.Options
+
+const runtime = ManagedRuntime.make(
+  SessionManager.layer(options).pipe(
+    Layer.provideMerge(RedisStore.layer({ url, prefix })),
+    Layer.provideMerge(AuthManager.layerMock({ users: { alice: {}, bob: {} } }))
+  )
+)
+
+interface Command {
+  readonly id: number
+  readonly op: string
+  readonly user?: string
+  readonly token?: string
+  readonly name?: string
+  readonly value?: Session.Json
+}
+
+const request = (user?: string) =>
+  HttpServerRequest.fromWeb(new Request("http://localhost/", { headers: user === undefined ? {} : { "x-user": user } }))
+
+const ref = (token: string) => ({ key: SessionToken.hash(token), token: Redacted.make(token) })
+const anyKey = (name: string) => Session.dataKey(name, Session.Json)
+const described = (session: Session.Session) => ({
+  key: session.key,
+  token: session.token === undefined ? undefined : Redacted.value(session.token),
+  principal: session.principal.id
+})
+
+const handle = (command: Command) =>
+  Effect.gen(function*() {
+    const token = command.token ?? ""
+    switch (command.op) {
+      case "ping":
+        return "pong"
+      case "open":
+        return described(
+          yield* SessionManager.openSession(request(command.user))
+        )
+      case "get":
+        return described(yield* SessionManager.getSession(request(), token))
+      case "close":
+        return yield* SessionManager.closeSession(ref(token))
+      case "rotate":
+        return described(yield* SessionManager.rotateSession(ref(token)))
+      case "setData":
+        return described(yield* SessionManager.setData(ref(token), anyKey(command.name ?? ""), command.value ?? null))
+      case "getData":
+        return (yield* SessionManager.getData(ref(token), anyKey(command.name ?? ""))).pipe((o) =>
+          o._tag === "Some" ? o.value : null
+        )
+      case "released":
+        return yield* Effect.flatMap(AuthManager.MockAuthManager, (mock) => mock.released)
+      case "count":
+        return yield* Effect.flatMap(SessionStore.SessionStore, (store) => store.count)
+      case "clean":
+        return yield* SessionManager.cleanSessions
+      default:
+        return yield* Effect.die(new Error(`unknown op ${command.op}`))
+    }
+  })
+
+const main = async () => {
+  await runtime.runtime()
+  const lines = readline.createInterface({ input: process.stdin })
+  lines.on("line", (line) => {
+    const command = JSON.parse(line) as Command
+    if (command.op === "exit") {
+      lines.close()
+      return
+    }
+    void runtime.runPromiseExit(handle(command)).then((exit) => {
+      if (Exit.isSuccess(exit)) return send({ id: command.id, ok: true, value: exit.value ?? null })
+      const failure = Cause.failureOption(exit.cause)
+      if (failure._tag === "Some") {
+        const error = failure.value as { _tag: string; reason?: string }
+        return send({ id: command.id, ok: false, error: { _tag: error._tag, reason: error.reason } })
+      }
+      return send({ id: command.id, ok: false, defect: Cause.pretty(exit.cause) })
+    })
+  })
+  lines.on("close", () => {
+    void runtime.dispose().then(() => process.exit(0))
+  })
+  send({ ready: true })
+}
+
+main().catch((error) => {
+  console.error(error)
+  process.exit(1)
+})
