@@ -10,6 +10,11 @@ export * as AuthManager from "./AuthManager.js"
 /**
  * @since 0.1.0
  */
+export * as HttpSession from "./HttpSession.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as Session from "./Session.js"
 
 /**
