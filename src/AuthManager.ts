@@ -93,9 +93,19 @@ export interface Options {
  */
 export const make = (options: Options): Service => ({
   authenticate: options.authenticate,
-  validateSession: options.validateSession ?? ((_request, session) => Effect.succeed(session)),
+  validateSession: options.validateSession ?? acceptSession,
   release: options.release ?? (() => Effect.void)
 })
+
+/**
+ * The default `validateSession`: accepts every session as it is. The manager recognizes it and
+ * skips the timeout guard it puts around user validators, so sessions cost nothing extra per
+ * request when there is nothing to validate.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const acceptSession: Service["validateSession"] = (_request, session) => Effect.succeed(session)
 
 /**
  * A layer from a (partial) authentication manager.
@@ -266,10 +276,10 @@ const basicCredentials = (request: HttpServerRequest.HttpServerRequest): Effect.
  */
 export const makeMock = (options: MockOptions = {}): Effect.Effect<readonly [Service, MockControl]> =>
   Effect.gen(function*() {
-    const calls = yield* Ref.make<ReadonlyArray<MockCall>>([])
+    const calls: Array<MockCall> = []
     const rejectSession = yield* Ref.make(options.rejectSession ?? (() => false))
     const failRelease = yield* Ref.make(options.failRelease ?? (() => false))
-    const record = (call: MockCall) => Ref.update(calls, (all) => [...all, call])
+    const record = (call: MockCall) => Effect.sync(() => void calls.push(call))
     const users = options.users ?? {}
     const lookup = typeof users === "function"
       ? users
@@ -323,11 +333,8 @@ export const makeMock = (options: MockOptions = {}): Effect.Effect<readonly [Ser
             : record({ _tag: "release", key: session.key, result: "ok" }))
     }
     const control: MockControl = {
-      calls: Ref.get(calls),
-      released: Effect.map(
-        Ref.get(calls),
-        (all) => all.flatMap((call) => call._tag === "release" ? [call.key] : [])
-      ),
+      calls: Effect.sync(() => calls.slice()),
+      released: Effect.sync(() => calls.flatMap((call) => call._tag === "release" ? [call.key] : [])),
       setRejectSession: (predicate) => Ref.set(rejectSession, predicate),
       setFailRelease: (predicate) => Ref.set(failRelease, predicate)
     }

@@ -32,7 +32,7 @@ import * as PubSub from "effect/PubSub"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { AuthManager } from "./AuthManager.js"
+import { acceptSession, AuthManager } from "./AuthManager.js"
 import * as Session from "./Session.js"
 import {
   AuthManagerError,
@@ -466,6 +466,34 @@ const activeSessions = Metric.counter("effect_session_active", {
   description: "Sessions opened minus sessions closed by this instance, by kind"
 })
 
+/**
+ * The metrics the manager maintains, to read with `Metric.value` or export through an
+ * `@effect/opentelemetry` metrics layer. Counters are tagged: `opened` and `active` by `kind`
+ * (`anonymous` | `authenticated`), `closed` by `reason` (a `CloseReason`), `expired` by `limit`,
+ * `invalid` by `reason` (an `InvalidSession` reason). `active` counts opened minus closed sessions
+ * seen by this instance.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Metric } from "effect"
+ * import { SessionManager } from "effect-session"
+ *
+ * const idleExpiries = Metric.value(SessionManager.metrics.expired.pipe(Metric.tagged("limit", "Idle")))
+ * Effect.runPromise(idleExpiries).then((state) => console.log(state.count)) // 0
+ * ```
+ *
+ * @since 0.1.0
+ * @category observability
+ */
+export const metrics = {
+  opened: openedTotal,
+  closed: closedTotal,
+  expired: expiredTotal,
+  invalid: invalidTotal,
+  releaseFailed: releaseFailedTotal,
+  active: activeSessions
+} as const
+
 const byKind = <A>(metric: Metric.Metric.Counter<number>, f: (m: Metric.Metric.Counter<number>) => A) => ({
   anonymous: f(Metric.tagged(metric, "kind", "anonymous")),
   authenticated: f(Metric.tagged(metric, "kind", "authenticated"))
@@ -510,6 +538,7 @@ const notMine: ClaimOutcome = { mine: false, failure: undefined }
 const MAX_TOKEN_ATTEMPTS = 3
 const MAX_UPDATE_ATTEMPTS = 16
 const RELEASE_CONCURRENCY = 16
+const MAX_CLOSE_ALL_ROUNDS = 8
 
 /**
  * Builds a session manager from validated settings (needs `AuthManager` and `SessionStore`). The
@@ -600,7 +629,9 @@ export const make = (options: Options = {}): Effect.Effect<
         const done = Deferred.unsafeMake<ReleaseOutcome>(FiberId.none)
         releasing.set(record.key, done)
         const lost = new SessionCloseError({ sessionId: SessionToken.shortId(record.key), reason: "Defect" })
-        return runRelease(record, reason).pipe(
+        // Forked from the caller's uninterruptible claim: make the release interruptible again, or
+        // its timeout could never cut a hanging one. Nothing else can interrupt a daemon.
+        return Effect.interruptible(runRelease(record, reason)).pipe(
           Effect.flatMap((outcome) =>
             Deferred.succeed(done, outcome)
           ),
@@ -752,6 +783,14 @@ export const make = (options: Options = {}): Effect.Effect<
         })
       )
 
+    const validate = (
+      request: HttpServerRequest.HttpServerRequest,
+      session: Session.Session
+    ): Effect.Effect<Session.Session, InvalidSession | AuthManagerError> =>
+      auth.validateSession === acceptSession
+        ? Effect.succeed(session)
+        : guarded("validateSession", auth.validateSession(request, session))
+
     const getSession: Service["getSession"] = (request, token) => {
       const raw = typeof token === "string" ? token : Redacted.value(token)
       // Format first: a malformed value never reaches the store, a log or a span.
@@ -765,7 +804,7 @@ export const make = (options: Options = {}): Effect.Effect<
         const cutoff = cutoffAt(now)
         const record = yield* Effect.flatMap(store.touch(key, cutoff), (result) => written(result, key, now))
         const session = withToken(record, typeof token === "string" ? Redacted.make(token) : token)
-        const validated = yield* guarded("validateSession", auth.validateSession(request, session)).pipe(
+        const validated = yield* validate(request, session).pipe(
           Effect.catchTag("InvalidSession", (rejection) =>
             Effect.flatMap(claim(key, "Rejected"), (outcome) =>
               Effect.zipRight(
@@ -845,13 +884,26 @@ export const make = (options: Options = {}): Effect.Effect<
       return { closed, failures }
     }
 
+    // A listing is a snapshot: a session rotated between the listing and its claim (a login, a
+    // privilege change, a replacement by validateSession) lives on under a key the listing missed.
+    // So while some claim found its session gone, list again and close what is new.
     const closeAllOf: Service["closeAllOf"] = (principalId, closeOptions) =>
-      Effect.flatMap(store.listByPrincipal(principalId), (records) =>
-        Effect.forEach(
-          records.filter((record) => record.key !== closeOptions?.except?.key),
-          (record) => claim(record.key, "Revoked"),
-          { concurrency: RELEASE_CONCURRENCY }
-        )).pipe(Effect.map(report), Effect.withSpan("SessionManager.closeAllOf"))
+      Effect.gen(function*() {
+        const outcomes: Array<ClaimOutcome> = []
+        const tried = new Set<string>()
+        for (let round = 0; round < MAX_CLOSE_ALL_ROUNDS; round++) {
+          const records = yield* store.listByPrincipal(principalId)
+          const targets = records.filter((record) => record.key !== closeOptions?.except?.key && !tried.has(record.key))
+          if (targets.length === 0) break
+          for (const record of targets) tried.add(record.key)
+          const claimed = yield* Effect.forEach(targets, (record) => claim(record.key, "Revoked"), {
+            concurrency: RELEASE_CONCURRENCY
+          })
+          outcomes.push(...claimed)
+          if (claimed.every((outcome) => outcome.mine)) break
+        }
+        return report(outcomes)
+      }).pipe(Effect.withSpan("SessionManager.closeAllOf"))
 
     const hasExpired: Service["hasExpired"] = (session) =>
       Effect.map(Clock.currentTimeMillis, (now) => expiryLimit(session, now) !== undefined)
