@@ -78,6 +78,14 @@ import * as SessionToken from "./SessionToken.js"
  *   before its absolute expiry) or `"browser"` (no `Max-Age`: the cookie ends with the browser
  *   session).
  *
+ * @example
+ * ```ts
+ * import { HttpSession } from "effect-session"
+ *
+ * const cookie: HttpSession.CookieOptions = { hostPrefix: true, sameSite: "strict" } // "__Host-sid"
+ * export const SessionsLive = HttpSession.layer({ cookie })
+ * ```
+ *
  * @since 0.1.0
  * @category options
  */
@@ -93,6 +101,14 @@ export interface CookieOptions {
 
 /**
  * A `Clear-Site-Data` directive sent by `logout` when `Options.clearSiteData` asks for it.
+ *
+ * @example
+ * ```ts
+ * import { HttpSession } from "effect-session"
+ *
+ * const directives: ReadonlyArray<HttpSession.ClearSiteDataDirective> = ["cache", "storage"]
+ * export const SessionsLive = HttpSession.layer({ clearSiteData: directives })
+ * ```
  *
  * @since 0.1.0
  * @category options
@@ -117,6 +133,19 @@ export type ClearSiteDataDirective = "cache" | "cookies" | "storage" | "executio
  * - `trustProxy` (`false`): believe `X-Forwarded-Proto` for `secure: "auto"`. Turn it on only
  *   behind a proxy that sets or strips that header.
  *
+ * @example
+ * ```ts
+ * import { HttpSession } from "effect-session"
+ *
+ * const options: HttpSession.Options = {
+ *   cookie: { secure: "auto" },
+ *   trustProxy: true, // behind a TLS-terminating proxy that sets X-Forwarded-Proto
+ *   loginUrl: "/login",
+ *   clearSiteData: true
+ * }
+ * export const SessionsLive = HttpSession.layer(options)
+ * ```
+ *
  * @since 0.1.0
  * @category options
  */
@@ -131,6 +160,15 @@ export interface Options {
 
 /**
  * Validated settings of the HTTP session layer; `cookie.name` is the final name, prefix included.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { HttpSession } from "effect-session"
+ *
+ * const settings = Effect.runSync(HttpSession.validateOptions({ cookie: { secure: false } }))
+ * console.log(settings.cookie.sameSite, settings.rolling) // "lax" true
+ * ```
  *
  * @since 0.1.0
  * @category options
@@ -178,6 +216,13 @@ export const defaults = {
 
 /**
  * The prefix that `CookieOptions.hostPrefix` adds to the cookie name.
+ *
+ * @example
+ * ```ts
+ * import { HttpSession } from "effect-session"
+ *
+ * console.log(HttpSession.cookieName({ hostPrefix: true }).startsWith(HttpSession.HOST_PREFIX)) // true
+ * ```
  *
  * @since 0.1.0
  * @category constants
@@ -350,6 +395,15 @@ export const validateOptions = (options: Options = {}): Effect.Effect<Settings, 
  * The HTTP session layer's service: validated settings, and the session and auth managers the
  * middleware and helpers use.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { HttpSession } from "effect-session"
+ *
+ * const describe = (http: HttpSession.Service) => `cookie ${http.settings.cookie.name}`
+ * export const program = Effect.map(HttpSession.HttpSession, describe)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -415,6 +469,21 @@ export const layer = (
  *   (`login`, `rotate`, `setData`, `updateData`, `removeData`, `adopt`), so after a rotation it
  *   holds the new token and after a data write the new data.
  * - `opened`: whether the middleware opened this session for this request (no valid cookie came).
+ *
+ * After `logout`, `get` still returns the session that was closed: answer with a redirect.
+ *
+ * @example
+ * ```ts
+ * import { HttpServerResponse } from "@effect/platform"
+ * import { Effect } from "effect"
+ * import { HttpSession } from "effect-session"
+ *
+ * export const whoami = Effect.gen(function*() {
+ *   const current = yield* HttpSession.CurrentSession
+ *   const session = yield* current.get
+ *   return HttpServerResponse.text(`${session.principal.id}${current.opened ? " (new session)" : ""}`)
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -580,6 +649,15 @@ const writeCookie = (state: State): HttpApp.PreResponseHandler => (request, resp
 /**
  * Every failure the HTTP layer maps to a response: `ExplicitLogin` (401 or a redirect),
  * `InvalidSession` (401), `AuthManagerError`, `SessionStoreError` and `SessionLimitError` (503).
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { HttpSession } from "effect-session"
+ *
+ * const describe = (error: HttpSession.Failure) => error._tag
+ * export const loginOrReason = HttpSession.login.pipe(Effect.map(() => "ok"), Effect.catchAll((e) => Effect.succeed(describe(e))))
+ * ```
  *
  * @since 0.1.0
  * @category errors
@@ -1076,6 +1154,16 @@ export const logout: Effect.Effect<
  * `InvalidSession` (401), `AuthManagerError`, `SessionStoreError` and `SessionLimitError` (503).
  * They carry no cause and no session id.
  *
+ * @example
+ * ```ts
+ * import { HttpApiEndpoint, HttpApiSchema } from "@effect/platform"
+ * import { HttpSession } from "effect-session"
+ *
+ * // declare the session failures on an endpoint that calls HttpSession.login outside the middleware
+ * export const login = HttpApiEndpoint.post("login", "/login").addError(HttpSession.ApiFailure)
+ * console.log(HttpApiSchema.getStatusError(HttpSession.ApiFailure.members[1])) // 401
+ * ```
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -1090,6 +1178,14 @@ export const ApiFailure = Schema.Union(
 /**
  * The service an `ApiMiddleware` tag is implemented with (see `layerApiMiddleware`).
  *
+ * @example
+ * ```ts
+ * import { HttpSession } from "effect-session"
+ *
+ * // what HttpSession.layerApiMiddleware builds: the decoded cookie value is ignored
+ * export const ignoresTheDecodedValue = (service: HttpSession.ApiMiddlewareService) => service.sessionCookie
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -1101,6 +1197,15 @@ export interface ApiMiddlewareService {
 
 /**
  * The shape of a tag made by `ApiMiddleware`.
+ *
+ * @example
+ * ```ts
+ * import { HttpSession } from "effect-session"
+ *
+ * class Authentication extends HttpSession.ApiMiddleware<Authentication>()("app/Authentication") {}
+ * const tag: HttpSession.ApiMiddlewareTag<Authentication> = Authentication
+ * console.log(tag.security.sessionCookie.key) // "sid"
+ * ```
  *
  * @since 0.1.0
  * @category models
