@@ -257,13 +257,16 @@ export const validateOptions = (options: Options = {}): Effect.Effect<Settings, 
       options.maxSessionsPerPrincipal,
       defaults.maxSessionsPerPrincipal
     )
-    if (maxAnonymousSessions > maxSessions && options.maxAnonymousSessions !== undefined) {
-      return yield* invalid("maxAnonymousSessions", `(${maxAnonymousSessions}) exceeds maxSessions (${maxSessions})`)
+    if (Number.isFinite(maxAnonymousSessions) && maxAnonymousSessions > maxSessions) {
+      return yield* invalid(
+        "maxAnonymousSessions",
+        `must not exceed maxSessions (${maxSessions}), got ${maxAnonymousSessions}`
+      )
     }
-    if (maxSessionsPerPrincipal > maxSessions && options.maxSessionsPerPrincipal !== undefined) {
+    if (Number.isFinite(maxSessionsPerPrincipal) && maxSessionsPerPrincipal > maxSessions) {
       return yield* invalid(
         "maxSessionsPerPrincipal",
-        `(${maxSessionsPerPrincipal}) exceeds maxSessions (${maxSessions})`
+        `must not exceed maxSessions (${maxSessions}), got ${maxSessionsPerPrincipal}`
       )
     }
     const onLimit = options.onLimit ?? defaults.onLimit
@@ -286,7 +289,7 @@ export const validateOptions = (options: Options = {}): Effect.Effect<Settings, 
       limits: {
         maxSessions,
         maxAnonymousSessions: Math.min(maxAnonymousSessions, maxSessions),
-        maxSessionsPerPrincipal: Math.min(maxSessionsPerPrincipal, maxSessions),
+        maxSessionsPerPrincipal,
         onLimit
       }
     }
