@@ -126,8 +126,8 @@ describe("options", () => {
 })
 
 describe("layerConfig", () => {
-  const fromEnv = (env: Record<string, string>) =>
-    Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)), { pathDelim: "_" }))
+  const fromEnv = (env: Record<string, string>) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
+    Effect.withConfigProvider(self, ConfigProvider.fromMap(new Map(Object.entries(env)), { pathDelim: "_" }))
 
   it.effect("reads SESSION_* variables, durations and \"off\" included", () =>
     Effect.gen(function*() {
