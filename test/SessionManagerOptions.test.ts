@@ -150,7 +150,7 @@ describe("layerConfig", () => {
       const zero = yield* Effect.flip(
         build(SessionManager.layerConfig()).pipe(fromEnv({ SESSION_IDLE_TIMEOUT: "0 seconds" }))
       )
-      expect(zero._tag).toBe("SessionConfigError")
+      expect(zero).toMatchObject({ _tag: "SessionConfigError", option: "idleTimeout" })
       const word = yield* Effect.flip(
         build(SessionManager.layerConfig()).pipe(fromEnv({ SESSION_MAX_SESSIONS: "lots" }))
       )
