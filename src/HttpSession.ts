@@ -859,9 +859,10 @@ const withState = <A, E>(f: (state: State) => Effect.Effect<A, E>): Effect.Effec
   Effect.flatMap(CurrentSession, (current) => f(stateOf(current)))
 
 const keep = (state: State) => (session: Session.Session) => {
-  // data writes return the stored record with the token given; keep the live token in any case
-  state.session = session.token === undefined && state.session !== undefined
-    ? { ...session, token: state.session.token! }
+  // a value of the same session without its token (a listing) keeps the live token
+  const live = state.session
+  state.session = session.token === undefined && live?.token !== undefined && live.key === session.key
+    ? { ...session, token: live.token }
     : session
   return state.session
 }
@@ -969,7 +970,8 @@ export const rotate: Effect.Effect<
 
 /**
  * Makes a session obtained straight from `SessionManager` (e.g. `rotateSession`) the current
- * one: `current` returns it and, if its token changed, the response carries the new cookie.
+ * one: `current` returns it and, if its token changed, the response carries the new cookie. Give
+ * it a session as `SessionManager` operations return it, with its token.
  *
  * @example
  * ```ts
@@ -1088,6 +1090,7 @@ export const login: Effect.Effect<
     }
     state.session = opened
     state.opened = true
+    state.expire = "no"
     return opened
   }
   // The middleware just opened this session from this very request's credentials: its token is

@@ -6,7 +6,7 @@
  */
 import { HttpRouter, HttpServerResponse } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Option, TestClock } from "effect"
+import { Effect, Exit, Layer, Logger, LogLevel, Option, TestClock } from "effect"
 import { AuthManager, HttpSession, SessionError, SessionToken } from "effect-session"
 import {
   cookieAttributes,
@@ -379,6 +379,39 @@ describe("session lifecycle over HTTP", () => {
       const probe = yield* StoreProbe
       expect(yield* probe.count).toEqual({ anonymous: 20, authenticated: 0 })
     }).pipe(Effect.provide(serve())))
+
+  it.live("logs never hold a raw token, at any level, whatever the cookie", () => {
+    const lines: Array<string> = []
+    const capture = Logger.replace(
+      Logger.defaultLogger,
+      Logger.make((options) => {
+        lines.push(Logger.logfmtLogger.log(options))
+      })
+    )
+    return Effect.gen(function*() {
+      const { token } = yield* mint
+      const tokens = [token]
+      yield* request("GET", "/", { cookie: `sid=${token}; sid=${token}` })
+      yield* request("GET", "/", { cookie: `sid="${token}"` })
+      const forged = "A".repeat(42) + "E"
+      yield* request("GET", "/", { cookie: sid(forged) })
+      const login = yield* request("POST", "/login", { cookie: sid(token), headers: alice })
+      tokens.push(cookieValue(login)!)
+      yield* request("POST", "/logout", { cookie: sid(tokens[1]) })
+      yield* request("GET", "/", { cookie: sid(tokens[1]) })
+      const probe = yield* StoreProbe
+      yield* probe.setDown(true)
+      yield* request("GET", "/", { cookie: sid(token) })
+      yield* probe.setDown(false)
+      expect(lines.length).toBeGreaterThan(5)
+      for (const value of [...tokens, forged]) {
+        expect(lines.filter((line) => line.includes(value))).toEqual([])
+      }
+    }).pipe(
+      Effect.provide(serve()),
+      Effect.provide(Layer.merge(capture, Logger.minimumLogLevel(LogLevel.All)))
+    )
+  })
 
   it.live("middleware applied to a plain HttpApp", () =>
     Effect.gen(function*() {
