@@ -45,7 +45,10 @@ const startDemo = (port: number) =>
       stdio: ["ignore", "pipe", "pipe"]
     })
     let output = ""
-    const timer = setTimeout(() => reject(new Error(`demo did not start within 60 s:\n${output}`)), 60_000)
+    const timer = setTimeout(() => {
+      if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, "SIGKILL")
+      reject(new Error(`demo did not start within 60 s:\n${output}`))
+    }, 60_000)
     const onData = (chunk: Buffer) => {
       output += chunk.toString("utf8")
       if (output.includes(`http://localhost:${port}`)) {
