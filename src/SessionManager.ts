@@ -541,6 +541,8 @@ const notMine: ClaimOutcome = { mine: false, failure: undefined }
 const MAX_TOKEN_ATTEMPTS = 3
 const MAX_UPDATE_ATTEMPTS = 16
 const RELEASE_CONCURRENCY = 16
+const TOMBSTONE_CAP = 10_000
+const TOMBSTONE_AGE = 24 * 60 * 60 * 1000
 const MAX_CLOSE_ALL_ROUNDS = 8
 
 /**
@@ -580,9 +582,13 @@ export const make = (options: Options = {}): Effect.Effect<
         : undefined
     const publish = (event: SessionEvent) => PubSub.publish(events, event)
 
-    // The auth manager is user code: bound it in time and turn its defects into typed failures.
-    const guarded = <A, E>(operation: AuthManagerError["operation"], effect: Effect.Effect<A, E>) =>
-      effect.pipe(
+    // The auth manager is user code: bound it in time and turn its defects into typed failures,
+    // including an exception thrown while building its effect (hence the thunk). `disconnect`: the
+    // caller is answered at the deadline even if the call ignores interruption; the call is then
+    // interrupted in the background and its late answer discarded.
+    const guarded = <A, E>(operation: AuthManagerError["operation"], effect: () => Effect.Effect<A, E>) =>
+      Effect.suspend(effect).pipe(
+        Effect.disconnect,
         Effect.timeoutFail({
           duration: settings.authTimeout,
           onTimeout: () => new AuthManagerError({ operation, reason: "Timeout" })
@@ -597,7 +603,11 @@ export const make = (options: Options = {}): Effect.Effect<
 
     const runRelease = (record: Session.Record, reason: CloseReason): Effect.Effect<ReleaseOutcome> => {
       const sessionId = SessionToken.shortId(record.key)
-      return auth.release(record).pipe(
+      // A thunk: a release that throws instead of returning an effect is a Defect like any other.
+      // `disconnect`: a release that ignores interruption is still cut at releaseTimeout (it goes
+      // on in the background), so no closer, sweep or shutdown waits on it forever.
+      return Effect.suspend(() => auth.release(record)).pipe(
+        Effect.disconnect,
         Effect.timeoutFail({
           duration: settings.releaseTimeout,
           onTimeout: () => new SessionCloseError({ sessionId, reason: "Timeout" })
@@ -668,9 +678,20 @@ export const make = (options: Options = {}): Effect.Effect<
         discard: true
       })
 
+    // Keys of sessions that expired recently, so that a token presented after the sweep removed its
+    // session still answers "Expired" (with its limit) rather than "Unknown". Bounded in count and
+    // age; per process (with a shared store, another instance may answer "Unknown").
+    const tombstones = new Map<string, { readonly limit: "Idle" | "Absolute"; readonly at: number }>()
+    const bury = (key: string, limit: "Idle" | "Absolute", at: number) => {
+      tombstones.delete(key)
+      tombstones.set(key, { limit, at })
+      if (tombstones.size > TOMBSTONE_CAP) tombstones.delete(tombstones.keys().next().value!)
+    }
+
     const expire = (record: Session.Record, limit: "Idle" | "Absolute") =>
       Effect.flatMap(claim(record.key, "Expired"), (outcome) => {
         const sessionId = SessionToken.shortId(record.key)
+        bury(record.key, limit, record.lastUsedAt)
         return Effect.zipRight(
           Effect.all([expiredBy[limit], invalidBy.Expired], { discard: true }),
           Effect.fail(
@@ -685,10 +706,17 @@ export const make = (options: Options = {}): Effect.Effect<
       })
 
     const unknown = (key: string) =>
-      Effect.zipRight(
-        invalidBy.Unknown,
-        Effect.fail(new InvalidSession({ reason: "Unknown", sessionId: SessionToken.shortId(key) }))
-      )
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const sessionId = SessionToken.shortId(key)
+        const tombstone = tombstones.get(key)
+        if (tombstone !== undefined && now - tombstone.at < TOMBSTONE_AGE) {
+          return Effect.zipRight(
+            invalidBy.Expired,
+            Effect.fail(new InvalidSession({ reason: "Expired", limit: tombstone.limit, sessionId }))
+          )
+        }
+        return Effect.zipRight(invalidBy.Unknown, Effect.fail(new InvalidSession({ reason: "Unknown", sessionId })))
+      })
 
     // Interprets a store write: the record, or the typed failure that the write revealed.
     const written = (
@@ -731,7 +759,7 @@ export const make = (options: Options = {}): Effect.Effect<
 
     const openSession: Service["openSession"] = (request) =>
       Effect.gen(function*() {
-        const principal = yield* guarded("authenticate", auth.authenticate(request))
+        const principal = yield* guarded("authenticate", () => auth.authenticate(request))
         const now = yield* Clock.currentTimeMillis
         const session = yield* withFreshToken((token, key) => {
           const record: Session.Record = {
@@ -792,7 +820,7 @@ export const make = (options: Options = {}): Effect.Effect<
     ): Effect.Effect<Session.Session, InvalidSession | AuthManagerError> =>
       auth.validateSession === acceptSession
         ? Effect.succeed(session)
-        : guarded("validateSession", auth.validateSession(request, session))
+        : guarded("validateSession", () => auth.validateSession(request, session))
 
     const getSession: Service["getSession"] = (request, token) => {
       const raw = typeof token === "string" ? token : Redacted.value(token)
@@ -920,6 +948,7 @@ export const make = (options: Options = {}): Effect.Effect<
           const batch = yield* store.claimExpired(cutoff, settings.sweepBatchSize)
           const dones = yield* Effect.forEach(batch, (record) => {
             const limit = expiryLimit(record, cutoff.now)
+            if (limit !== undefined) bury(record.key, limit, record.lastUsedAt)
             return Effect.zipRight(
               limit === undefined ? Effect.void : expiredBy[limit],
               startRelease(record, reason(record))
