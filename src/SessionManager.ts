@@ -689,21 +689,29 @@ export const make = (options: Options = {}): Effect.Effect<
     }
 
     const expire = (record: Session.Record, limit: "Idle" | "Absolute") =>
-      Effect.flatMap(claim(record.key, "Expired"), (outcome) => {
-        const sessionId = SessionToken.shortId(record.key)
-        bury(record.key, limit, record.lastUsedAt)
-        return Effect.zipRight(
-          Effect.all([expiredBy[limit], invalidBy.Expired], { discard: true }),
-          Effect.fail(
-            new InvalidSession({
-              reason: "Expired",
-              limit,
-              sessionId,
-              ...(outcome.failure === undefined ? {} : { closeError: outcome.failure })
-            })
+      Effect.flatMap(
+        Effect.suspend(() => {
+          // Buried before the claim, not after: the claim waits for the release, and meanwhile a
+          // concurrent request for the same token (which finds the session gone) must already
+          // answer Expired rather than Unknown.
+          bury(record.key, limit, record.lastUsedAt)
+          return claim(record.key, "Expired")
+        }),
+        (outcome) => {
+          const sessionId = SessionToken.shortId(record.key)
+          return Effect.zipRight(
+            Effect.all([expiredBy[limit], invalidBy.Expired], { discard: true }),
+            Effect.fail(
+              new InvalidSession({
+                reason: "Expired",
+                limit,
+                sessionId,
+                ...(outcome.failure === undefined ? {} : { closeError: outcome.failure })
+              })
+            )
           )
-        )
-      })
+        }
+      )
 
     const unknown = (key: string) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
