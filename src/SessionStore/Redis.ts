@@ -33,8 +33,18 @@
  * the command timeout; the client keeps reconnecting and the store recovers on its own. After a
  * `Timeout` or `Unavailable` error on a write, the outcome is unknown (the script may have run).
  *
+ * Listings: `listByPrincipal` reads the principal's index (never `KEYS`); `list` walks the keyspace
+ * with `SCAN` and a bounded `COUNT` per step, so it never blocks Redis but costs time linear in the
+ * database: it is for administration (`SessionManager.currentSessions`), not for request paths.
+ *
+ * Redis Cluster: no operation is cross-slot (one hash tag per store); scripts also touch the record
+ * and principal keys they derive from that tag, which Redis accepts because they are in the same
+ * slot. `make` takes a `Redis` client (a cluster client is not supported: `list` scans one node).
+ *
  * Run Redis with `maxmemory-policy noeviction`: every record carries a TTL, so `volatile-*` policies
- * would evict live sessions.
+ * would evict live sessions. On a replicated Redis, acknowledged writes can be lost on failover
+ * (replication is asynchronous): a logout or a rotation acknowledged just before a failover can
+ * come undone.
  *
  * @since 0.1.0
  */
@@ -65,6 +75,13 @@ import * as SessionStore from "../SessionStore.js"
  *   claim (and release) it first.
  * - `scanCount` (1000): the `COUNT` of each `SCAN` step of `list`.
  *
+ * @example
+ * ```ts
+ * import type * as RedisStore from "effect-session/SessionStore/Redis"
+ *
+ * export const options: RedisStore.StoreOptions = { prefix: "shop", commandTimeout: "500 millis", maxIdleTtl: "7 days" }
+ * ```
+ *
  * @since 0.1.0
  * @category options
  */
@@ -83,6 +100,19 @@ export interface StoreOptions {
  * - `connectTimeout` (5 seconds): the bound on each connection attempt, and how long building the
  *   layer waits for the first one (it builds anyway, with a warning, if Redis is not there yet).
  * - `redis`: further `ioredis` options, applied over `clientOptions` (override at your own risk).
+ *
+ * @example
+ * ```ts
+ * import { Redacted } from "effect"
+ * import type * as RedisStore from "effect-session/SessionStore/Redis"
+ *
+ * export const options: RedisStore.Options = {
+ *   url: Redacted.make("redis://:password@127.0.0.1:6379/0"),
+ *   prefix: "shop",
+ *   connectTimeout: "2 seconds",
+ *   redis: { connectionName: "shop-sessions" }
+ * }
+ * ```
  *
  * @since 0.1.0
  * @category options
@@ -155,11 +185,13 @@ export const clientOptions = (
 /**
  * Builds a store on an existing `ioredis` client, which the caller keeps owning (it is not closed
  * with the scope). Listeners that log connection errors once per outage are attached for the
- * scope. Give the client `clientOptions()` (or equivalent settings) for bounded failures.
+ * scope. Give the client `clientOptions()` (or equivalent settings) for bounded failures; a client
+ * without a `commandTimeout` gets a deadline of `commandTimeout` + 500 ms per call from the store.
+ * A client still connecting is waited for, up to `commandTimeout`.
  *
  * @example
  * ```ts
- * import { Effect, Layer } from "effect"
+ * import { Layer } from "effect"
  * import { Redis } from "ioredis"
  * import { SessionStore } from "effect-session"
  * import * as RedisStore from "effect-session/SessionStore/Redis"
@@ -182,6 +214,7 @@ export const make = (
       Effect.sync(() => internal.monitor(client, runtime)),
       (detach) => Effect.sync(detach)
     )
+    yield* internal.waitReady(client, settings.commandTimeout)
     return yield* internal.make(client, settings)
   })
 
@@ -226,12 +259,17 @@ const optional = <A>(config: Config.Config<A>) => Config.option(config).pipe(Con
  *
  * @example
  * ```ts
- * import { Config, Effect } from "effect"
+ * import { Effect, Layer } from "effect"
+ * import { SessionStore } from "effect-session"
  * import * as RedisStore from "effect-session/SessionStore/Redis"
  *
- * // use Redis when REDIS_URL is set
- * const useRedis = Effect.map(Config.option(Config.string("REDIS_URL")), (url) => url._tag === "Some")
- * const options = RedisStore.config
+ * // Redis when REDIS_URL is set, the memory store otherwise
+ * export const StoreLive = Layer.unwrapEffect(
+ *   Effect.map(
+ *     Effect.option(RedisStore.config),
+ *     (options) => options._tag === "Some" ? RedisStore.layer(options.value) : SessionStore.layerMemory
+ *   )
+ * )
  * ```
  *
  * @since 0.1.0

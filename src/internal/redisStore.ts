@@ -323,6 +323,26 @@ export const clientOptions = (commandTimeout: number, connectTimeout: number): R
   retryStrategy: (times) => Math.min(50 * times, 1000)
 })
 
+/**
+ * Waits up to `timeoutMs` for the client to be ready; logs a warning and goes on if it is not.
+ *
+ * @internal
+ */
+export const waitReady = (client: Redis, timeoutMs: number): Effect.Effect<void> =>
+  Effect.async<boolean>((resume) => {
+    if (client.status === "ready") return resume(Effect.succeed(true))
+    const onReady = () => resume(Effect.succeed(true))
+    client.once("ready", onReady)
+    return Effect.sync(() => client.off("ready", onReady))
+  }).pipe(
+    Effect.timeout(Duration.millis(timeoutMs)),
+    Effect.orElseSucceed(() => false),
+    Effect.withClock(Clock.make()),
+    Effect.flatMap((ready) =>
+      ready ? Effect.void : Effect.logWarning("session store: Redis is not reachable yet; operations fail until it is")
+    )
+  )
+
 /** @internal */
 export const acquireClient = (options: Options, settings: Settings): Effect.Effect<Redis, never, Scope.Scope> =>
   Effect.gen(function*() {
@@ -357,19 +377,7 @@ export const acquireClient = (options: Options, settings: Settings): Effect.Effe
     )
     // Wait (bounded) for the first connection, so the first requests do not fail for nothing. If
     // Redis is not there yet, go on: operations fail with `Unavailable` until it is.
-    const ready = yield* Effect.async<boolean>((resume) => {
-      if (client.status === "ready") return resume(Effect.succeed(true))
-      const onReady = () => resume(Effect.succeed(true))
-      client.once("ready", onReady)
-      return Effect.sync(() => client.off("ready", onReady))
-    }).pipe(
-      Effect.timeout(Duration.millis(connectTimeout)),
-      Effect.orElseSucceed(() => false),
-      Effect.withClock(Clock.make())
-    )
-    if (!ready) {
-      yield* Effect.logWarning("session store: Redis is not reachable yet; operations fail until it is")
-    }
+    yield* waitReady(client, connectTimeout)
     return client
   })
 
@@ -388,18 +396,30 @@ export const make = (
     const { base } = settings
     const indexKeys = [`${base}lru:anonymous`, `${base}lru:authenticated`, `${base}exp`]
     const ttlArgs = [numberArg(settings.maxIdleTtl), numberArg(settings.expiryGrace)]
-    // Each call is bounded by the client's own commandTimeout and, in case the client has none,
-    // by this guard on the live clock (tests drive the Clock; this is network time).
-    const guard = Duration.millis(settings.commandTimeout + 500)
-    const liveClock = Clock.make()
+    // Each call is bounded by the client's own `commandTimeout`. A client without one (given to
+    // `make`) gets a deadline timer per call instead: network time, on the wall clock, not the
+    // session `Clock` (which tests drive). A plain timer: an Effect timeout costs ~150 µs a call.
+    const clientTimeout = client.options.commandTimeout
+    const deadline = typeof clientTimeout === "number" && clientTimeout > 0 ? undefined : settings.commandTimeout + 500
+    const bounded = deadline === undefined
+      ? (run: () => Promise<unknown>) => run()
+      : (run: () => Promise<unknown>) =>
+        new Promise<unknown>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error("Command timed out (session store deadline)")), deadline)
+          run().then(
+            (value) => {
+              clearTimeout(timer)
+              resolve(value)
+            },
+            (error) => {
+              clearTimeout(timer)
+              reject(error)
+            }
+          )
+        })
 
     const attempt = <A>(operation: string, run: () => Promise<unknown>, parse: (reply: unknown) => A) =>
-      Effect.tryPromise({ try: run, catch: (cause) => storeError(operation, cause) }).pipe(
-        Effect.timeoutFail({
-          duration: guard,
-          onTimeout: () => new SessionStoreError({ reason: "Timeout", operation })
-        }),
-        Effect.withClock(liveClock),
+      Effect.tryPromise({ try: () => bounded(run), catch: (cause) => storeError(operation, cause) }).pipe(
         Effect.flatMap((reply) =>
           Effect.try({
             try: () => parse(reply),

@@ -4,10 +4,12 @@
  * rebuilding the layer. Needs a `redis-server` this process owns (skipped with `REDIS_URL`).
  */
 import { afterAll, describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Layer, Redacted, Schema } from "effect"
+import { Cause, Effect, Exit, Layer, Option, Redacted, Schema } from "effect"
 import type { Session } from "effect-session"
-import { AuthManager, Session as S, SessionManager } from "effect-session"
+import { AuthManager, Session as S, SessionManager, SessionStore } from "effect-session"
 import * as RedisStore from "effect-session/SessionStore/Redis"
+import { Redis } from "ioredis"
+import { record } from "../contract/SessionStore.contract.js"
 import { freePort, freshPrefix, redisServerAvailable, spawnRedis, startRedis } from "./server.js"
 import { captureLogs, rawClient, request } from "./support.js"
 
@@ -149,6 +151,29 @@ describe.skipIf(server === undefined || !server.owned)("Redis outages", () => {
         const ok = yield* retrying(SessionManager.getSession(request(), tokenOf(session)), 50)
         expect(ok.key).toBe(session.key)
       }).pipe(Effect.provide(managerOn(redis.url)), Effect.scoped),
+    30_000
+  )
+
+  it.live(
+    "make on a client without commandTimeout: the store's own deadline gives Timeout",
+    () =>
+      Effect.gen(function*() {
+        const client = new Redis(redis.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0 })
+        client.on("error", () => {})
+        yield* Effect.addFinalizer(() => Effect.sync(() => client.disconnect()))
+        // the client is still connecting: make waits for it
+        const store = yield* RedisStore.make(client, { prefix: freshPrefix("deadline"), commandTimeout: 200 })
+        yield* store.insert(record("k"), SessionStore.unlimited)
+        const admin = rawClient(redis.url)
+        yield* Effect.addFinalizer(() => Effect.sync(() => admin.disconnect()))
+        yield* Effect.promise(() => admin.call("CLIENT", "PAUSE", "1500", "ALL"))
+        const start = Date.now()
+        const error = yield* Effect.flip(store.get("k"))
+        expect(Date.now() - start).toBeLessThan(200 + 500 + 700)
+        expect(error.reason).toBe("Timeout")
+        const ok = yield* retrying(store.get("k"), 50)
+        expect(Option.isSome(ok)).toBe(true)
+      }).pipe(Effect.scoped),
     30_000
   )
 

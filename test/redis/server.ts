@@ -99,6 +99,12 @@ const spawnServer = (port: number): ChildProcess => {
     { stdio: ["ignore", "ignore", "inherit"] }
   )
   child.on("error", () => {})
+  // never leave a server behind, even when this process ends abruptly
+  const cleanup = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
+  }
+  process.once("exit", cleanup)
+  child.once("exit", () => process.off("exit", cleanup))
   return child
 }
 
