@@ -1,0 +1,185 @@
+/**
+ * Case 4: HTTP on loopback. Each server runs in its own process pinned to core 0, autocannon in
+ * another pinned to core 1. All servers are started first and warmed up; repetition 1 loads them
+ * in order, repetition 2 in reverse order (so drift of the shared machine does not favour one).
+ * Server CPU per request is the `/proc/<pid>/stat` utime+stime delta over the requests served.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { existsSync } from "node:fs"
+import { join } from "node:path"
+import { benchDir, hasHttpSession, type Sizes } from "../lib/env.js"
+import { cpuMicros, freePort, nodeCommand, pool, runJson, stop, waitFor } from "../lib/proc.js"
+
+export interface ServerSpec {
+  readonly name: string
+  readonly label: string
+  /** Why it is skipped, if it is. */
+  readonly missing?: string
+}
+
+/** The servers, in table order. `ours` plugs in through `src/http/servers/ours.ts`. */
+export const servers = (): Array<ServerSpec> => {
+  const oursFile = join(benchDir, "src/http/servers/ours.ts")
+  return [
+    { name: "bare-effect", label: "bare @effect/platform-node (no session)" },
+    { name: "node-map", label: "node:http + Map session" },
+    { name: "express", label: "express + express-session" },
+    { name: "fastify", label: "fastify + @fastify/session" },
+    { name: "naive-ref", label: "naive Ref<HashMap> middleware (@effect/platform)" },
+    {
+      name: "ours",
+      label: "OURS: HttpSession.middleware (@effect/platform)",
+      ...(hasHttpSession() && existsSync(oursFile) ? {} : { missing: "src/HttpSession.ts has not landed" })
+    }
+  ]
+}
+
+export interface LoadResult {
+  readonly requests: number
+  readonly seconds: number
+  readonly rps: number
+  readonly non2xx: number
+  readonly errors: number
+  readonly timeouts: number
+  readonly p50: number
+  readonly p90: number
+  readonly p99: number
+  readonly max: number
+}
+
+export interface HttpRow {
+  readonly server: string
+  readonly label: string
+  readonly skipped?: string
+  /** Best repetition for each metric (the machine is shared: noise only ever slows things down). */
+  readonly rps?: number
+  readonly p50?: number
+  readonly p99?: number
+  readonly cpuMicrosPerRequest?: number
+  readonly repetitions?: ReadonlyArray<LoadResult & { readonly cpuMicrosPerRequest: number }>
+}
+
+interface Running {
+  readonly spec: ServerSpec
+  readonly child: ChildProcess
+  readonly port: number
+  cookie: string
+  stderr: string
+}
+
+const get = async (port: number, cookie: string) => {
+  const response = await fetch(`http://127.0.0.1:${port}/`, { headers: cookie === "" ? {} : { cookie } })
+  return { status: response.status, body: await response.text(), setCookie: response.headers.get("set-cookie") }
+}
+
+const startServer = async (spec: ServerSpec): Promise<Running> => {
+  const port = await freePort()
+  const { args, command } = nodeCommand("src/http/server.ts", ["--name", spec.name, "--port", String(port)], {
+    core: 0
+  })
+  const child = spawn(command, args, { cwd: benchDir, stdio: ["ignore", "ignore", "pipe"] })
+  const running: Running = { spec, child, port, cookie: "", stderr: "" }
+  child.stderr!.on("data", (chunk) => (running.stderr += chunk))
+  const up = await waitFor(async () => (await get(port, "")).status === 200, 30_000, 100)
+  if (!up) {
+    await stop(child)
+    throw new Error(`${spec.name} did not start: ${running.stderr.slice(-2000)}`)
+  }
+  // the session every load request carries: the one the first request opened
+  const first = await get(port, "")
+  running.cookie = first.setCookie?.split(";")[0] ?? ""
+  if (spec.name !== "bare-effect") {
+    const a = await get(port, running.cookie)
+    const b = await get(port, running.cookie)
+    if (running.cookie === "" || Number(b.body) !== Number(a.body) + 1) {
+      await stop(child)
+      throw new Error(`${spec.name}: the session cookie does not keep the session (${a.body} then ${b.body})`)
+    }
+  }
+  return running
+}
+
+const load = (running: Running, seconds: number, connections: number, timeoutMs: number) =>
+  runJson<LoadResult>(
+    "src/http/loadgen.ts",
+    [
+      "--url",
+      `http://127.0.0.1:${running.port}/`,
+      "--seconds",
+      String(seconds),
+      "--connections",
+      String(connections),
+      "--cookie",
+      running.cookie
+    ],
+    { core: 1, timeoutMs }
+  )
+
+export const runHttp = async (sizes: Sizes, log: (line: string) => void): Promise<Array<HttpRow>> => {
+  const specs = servers()
+  const running: Array<Running> = []
+  const reps = new Map<string, Array<LoadResult & { cpuMicrosPerRequest: number }>>()
+  const { connections, repetitions, seconds, warmupSeconds } = sizes.http
+  const timeoutMs = (seconds + warmupSeconds) * 1000 + 30_000
+  try {
+    const started = await pool(
+      specs.map((spec) => async () => {
+        if (spec.missing !== undefined) {
+          log(`http: ${spec.name} skipped (${spec.missing})`)
+          return undefined
+        }
+        const server = await startServer(spec)
+        running.push(server)
+        if (warmupSeconds > 0) await load(server, warmupSeconds, connections, timeoutMs)
+        log(
+          `http: ${spec.name} up on ${server.port} (pid ${server.child.pid})${warmupSeconds > 0 ? ", warmed up" : ""}`
+        )
+        return server
+      }),
+      sizes.parallel
+    )
+    running.length = 0
+    for (const server of started) {
+      if (server !== undefined) {
+        running.push(server)
+        reps.set(server.spec.name, [])
+      }
+    }
+    for (let rep = 0; rep < repetitions; rep++) {
+      const order = rep % 2 === 0 ? running : [...running].reverse()
+      for (const server of order) {
+        const pid = server.child.pid!
+        const cpuBefore = cpuMicros(pid)
+        const result = await load(server, seconds, connections, timeoutMs)
+        const cpu = cpuMicros(pid) - cpuBefore
+        if (result.non2xx > 0 || result.errors > 0) {
+          throw new Error(`${server.spec.name}: ${result.non2xx} non-2xx, ${result.errors} errors`)
+        }
+        const row = { ...result, cpuMicrosPerRequest: cpu / result.requests }
+        reps.get(server.spec.name)!.push(row)
+        log(
+          `http: ${server.spec.name} rep ${rep + 1}: ${result.rps.toFixed(0)} req/s, p99 ${result.p99.toFixed(2)} ms, ${
+            row.cpuMicrosPerRequest.toFixed(1)
+          } µs CPU/req`
+        )
+      }
+    }
+  } finally {
+    for (const server of running) await stop(server.child)
+  }
+  return specs.map((spec): HttpRow => {
+    const all = reps.get(spec.name)
+    if (all === undefined || all.length === 0) {
+      return { server: spec.name, label: spec.label, skipped: spec.missing ?? "not run" }
+    }
+    return {
+      server: spec.name,
+      label: spec.label,
+      rps: Math.max(...all.map((r) => r.rps)),
+      p50: Math.min(...all.map((r) => r.p50)),
+      p99: Math.min(...all.map((r) => r.p99)),
+      cpuMicrosPerRequest: Math.min(...all.map((r) => r.cpuMicrosPerRequest)),
+      repetitions: all
+    }
+  })
+}

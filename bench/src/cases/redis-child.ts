@@ -1,0 +1,162 @@
+/**
+ * Case 5, one client in one process: session reads against a loopback `redis-server`, with a fixed
+ * number of requests in flight for a fixed time. Prints one JSON line.
+ *
+ *   node --import tsx src/cases/redis-child.ts --store ours --port 6390 --inflight 1,64 --seconds 2 --sessions 1000
+ *
+ * Stores: `ours` (SessionManager.getSession over SessionStore/Redis: validate + touch, one Lua
+ * script), `ours-store-touch` (the store's touch alone), `connect-redis` (its `get`: GET + parse),
+ * `connect-redis-touch` (get, then touch: what express-session does per unmodified request),
+ * `ioredis-get` and `node-redis-get` (a bare GET: the floor of one round trip).
+ */
+import { RedisStore as ConnectRedis } from "connect-redis"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import { Redis } from "ioredis"
+import { createClient } from "redis"
+import * as SessionManager from "../../../src/SessionManager.js"
+import * as SessionStore from "../../../src/SessionStore.js"
+import * as RedisStore from "../../../src/SessionStore/Redis.js"
+import { argNumber, argValue } from "../lib/env.js"
+import {
+  anonymous,
+  benchAuth,
+  call,
+  expressSessionOf,
+  IDLE_MS,
+  managerOptions,
+  mint,
+  recordOf,
+  request
+} from "../lib/fixtures.js"
+
+const argv = process.argv.slice(2)
+const storeName = argValue(argv, "store") ?? "ours"
+const port = argNumber(argv, "port")
+const inflights = (argValue(argv, "inflight") ?? "1").split(",").map(Number)
+const seconds = argNumber(argv, "seconds")
+const count = argNumber(argv, "sessions")
+const url = `redis://127.0.0.1:${port}`
+
+const { keys, tokens } = mint(count)
+
+export interface Throughput {
+  readonly inflight: number
+  readonly ops: number
+  readonly opsPerSec: number
+  readonly microsPerOp: number
+}
+
+/** For each in-flight level: that many loops, each running one operation after another, for `seconds` (after a short warm-up). */
+const drive = async (op: (i: number) => Promise<unknown>): Promise<Array<Throughput>> => {
+  const results: Array<Throughput> = []
+  for (const inflight of inflights) results.push(await driveAt(inflight, op))
+  return results
+}
+
+const driveAt = async (inflight: number, op: (i: number) => Promise<unknown>): Promise<Throughput> => {
+  let next = 0
+  const loop = async (until: number) => {
+    let done = 0
+    while (performance.now() < until) {
+      await op(next++ % count)
+      done++
+    }
+    return done
+  }
+  const loops = (ms: number) => {
+    const until = performance.now() + ms
+    return Promise.all(Array.from({ length: inflight }, () => loop(until)))
+  }
+  await loops(Math.min(500, seconds * 250))
+  const started = performance.now()
+  const done = (await loops(seconds * 1000)).reduce((a, b) => a + b, 0)
+  const elapsed = (performance.now() - started) / 1000
+  return { inflight, ops: done, opsPerSec: done / elapsed, microsPerOp: (elapsed * 1e6) / done }
+}
+
+const ours = async (touchOnly: boolean) => {
+  // the layer opens its own connection and waits (bounded) for it
+  const storeLayer = RedisStore.layer({ url, prefix: `bench-ours-${process.pid}` })
+  const runtime = ManagedRuntime.make(
+    SessionManager.layer(managerOptions).pipe(Layer.provideMerge(storeLayer), Layer.provide(benchAuth), Layer.orDie)
+  )
+  const [manager, store] = await runtime.runPromise(
+    Effect.all([SessionManager.SessionManager, SessionStore.SessionStore])
+  )
+  const now = Date.now()
+  await runtime.runPromise(
+    Effect.forEach(keys, (key) => store.insert(recordOf(key, anonymous, now), SessionStore.unlimited), {
+      concurrency: 64,
+      discard: true
+    })
+  )
+  const cutoff = () => {
+    const at = Date.now()
+    return { now: at, idleBefore: { anonymous: at - IDLE_MS, authenticated: at - IDLE_MS } }
+  }
+  const result = touchOnly
+    ? await drive(async (i) => {
+      const written = await Effect.runPromise(store.touch(keys[i], cutoff()))
+      if (written._tag !== "Written") throw new Error(`touch: ${written._tag}`)
+    })
+    : await drive((i) => Effect.runPromise(manager.getSession(request, tokens[i])))
+  await runtime.dispose()
+  return result
+}
+
+const connectRedis = async (touch: boolean) => {
+  const client = createClient({ url })
+  await client.connect()
+  const store = new ConnectRedis({ client, prefix: `bench-cr-${process.pid}:` })
+  const expires = Date.now() + IDLE_MS
+  await Promise.all(tokens.map((sid) => store.set(sid, expressSessionOf(expires) as any)))
+  const result = await drive(async (i) => {
+    const session = await store.get(tokens[i])
+    if (session === null || session === undefined) throw new Error("connect-redis: miss")
+    if (touch) await call((cb) => store.touch(tokens[i], session, cb))
+  })
+  await client.quit()
+  return result
+}
+
+const rawGet = async (client: "ioredis" | "node-redis") => {
+  const value = JSON.stringify(expressSessionOf(Date.now() + IDLE_MS))
+  if (client === "ioredis") {
+    const redis = new Redis(url)
+    await Promise.all(tokens.map((sid) => redis.set(`bench-raw:${sid}`, value)))
+    const result = await drive((i) => redis.get(`bench-raw:${tokens[i]}`))
+    redis.disconnect()
+    return result
+  }
+  const redis = createClient({ url })
+  await redis.connect()
+  await Promise.all(tokens.map((sid) => redis.set(`bench-raw2:${sid}`, value)))
+  const result = await drive((i) => redis.get(`bench-raw2:${tokens[i]}`))
+  await redis.quit()
+  return result
+}
+
+const main = async () => {
+  const result = storeName === "ours"
+    ? await ours(false)
+    : storeName === "ours-store-touch"
+    ? await ours(true)
+    : storeName === "connect-redis"
+    ? await connectRedis(false)
+    : storeName === "connect-redis-touch"
+    ? await connectRedis(true)
+    : storeName === "ioredis-get"
+    ? await rawGet("ioredis")
+    : storeName === "node-redis-get"
+    ? await rawGet("node-redis")
+    : undefined
+  if (result === undefined) throw new Error(`unknown store ${storeName}`)
+  process.stdout.write(JSON.stringify({ store: storeName, results: result }) + "\n")
+}
+
+main().catch((error) => {
+  console.error(error)
+  process.exit(1)
+})

@@ -1,0 +1,579 @@
+/**
+ * effect-session benchmarks against the peers (issue #5).
+ *
+ *   npm run bench                 quick (~2 minutes): 10k and 100k resident sessions
+ *   npm run bench -- --full       up to 1M resident sessions, longer HTTP runs
+ *   npm run bench -- --smoke      seconds, tiny sizes, no timing assertions (CI)
+ *   npm run bench -- --only http,redis      a subset: inprocess, heap, sweep, http, redis
+ *   npm run bench -- --publish    also copy the charts to bench/charts/ (embedded in BENCHMARKS.md)
+ *
+ * Every case measures ours and the peers in the same run and reports ratios; absolute numbers
+ * are noise on a shared machine. Results: bench/results/<mode>-<time>.{json,md} and
+ * bench/results/latest-<mode>.{json,md}, charts in bench/results/*.svg.
+ */
+import { execFileSync } from "node:child_process"
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { arch, cpus, totalmem } from "node:os"
+import { join } from "node:path"
+import { type HttpRow, runHttp } from "./cases/http.js"
+import {
+  type AnatomyRow,
+  type HeapRow,
+  type InprocessRow,
+  type RedisRow,
+  runAnatomy,
+  runHeap,
+  runInprocess,
+  runRedis,
+  runSweep,
+  type SweepRow
+} from "./cases/suite.js"
+import {
+  argValue,
+  benchDir,
+  chartsDir,
+  hasHttpSession,
+  hasRedisStore,
+  type Mode,
+  repoDir,
+  resultsDir,
+  sizes
+} from "./lib/env.js"
+import { canPin } from "./lib/proc.js"
+import { count, num, ratio, table } from "./lib/report.js"
+import { barPanels, logLogChart, type Series } from "./lib/svg.js"
+
+const argv = process.argv.slice(2)
+const mode: Mode = argv.includes("--full") ? "full" : argv.includes("--smoke") ? "smoke" : "quick"
+const only = new Set((argValue(argv, "only") ?? "inprocess,anatomy,heap,sweep,http,redis").split(","))
+const publish = argv.includes("--publish")
+const config = sizes[mode]
+const startedAt = new Date()
+const t0 = performance.now()
+const log = (line: string) => process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(1)}s] ${line}\n`)
+
+// ---------------------------------------------------------------------------------------------
+// Environment
+// ---------------------------------------------------------------------------------------------
+
+const versionOf = (dir: string, name: string): string => {
+  try {
+    return (JSON.parse(readFileSync(join(dir, "node_modules", name, "package.json"), "utf8")) as { version: string })
+      .version
+  } catch {
+    return "missing"
+  }
+}
+
+const git = (...args: Array<string>) => {
+  try {
+    return execFileSync("git", args, { cwd: repoDir }).toString().trim()
+  } catch {
+    return "unknown"
+  }
+}
+
+const meta = {
+  mode,
+  date: startedAt.toISOString(),
+  commit: git("rev-parse", "--short", "HEAD"),
+  node: process.version,
+  machine: `${cpus()[0]?.model ?? "?"}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${arch()}`,
+  loadavg: readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" "),
+  pinned: canPin(),
+  versions: {
+    effect: versionOf(repoDir, "effect"),
+    "@effect/platform": versionOf(repoDir, "@effect/platform"),
+    "@effect/platform-node": versionOf(repoDir, "@effect/platform-node"),
+    ioredis: versionOf(repoDir, "ioredis"),
+    express: versionOf(benchDir, "express"),
+    "express-session": versionOf(benchDir, "express-session"),
+    fastify: versionOf(benchDir, "fastify"),
+    "@fastify/session": versionOf(benchDir, "@fastify/session"),
+    "@fastify/cookie": versionOf(benchDir, "@fastify/cookie"),
+    "connect-redis": versionOf(benchDir, "connect-redis"),
+    redis: versionOf(benchDir, "redis"),
+    autocannon: versionOf(benchDir, "autocannon"),
+    "redis-server": (() => {
+      try {
+        return execFileSync("redis-server", ["--version"]).toString().split(" ")[2]?.replace("v=", "") ?? "?"
+      } catch {
+        return "missing"
+      }
+    })()
+  },
+  httpSession: hasHttpSession(),
+  redisStore: hasRedisStore()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Run
+// ---------------------------------------------------------------------------------------------
+
+interface Results {
+  inprocess: Array<InprocessRow>
+  anatomy: Array<AnatomyRow>
+  heap: Array<HeapRow>
+  sweep: Array<SweepRow>
+  http: Array<HttpRow>
+  redis: Array<RedisRow>
+  notes: Array<string>
+}
+
+const results: Results = { inprocess: [], anatomy: [], heap: [], sweep: [], http: [], redis: [], notes: [] }
+
+const run = async () => {
+  log(`mode ${mode}, cases ${[...only].join(", ")}, pinned ${meta.pinned}, load ${meta.loadavg}`)
+  if (!meta.pinned) results.notes.push("taskset or a second core missing: processes were not pinned")
+  if (only.has("inprocess")) results.inprocess = await runInprocess(config, mode, log)
+  if (only.has("anatomy")) results.anatomy = await runAnatomy(config, log)
+  if (only.has("heap")) results.heap = await runHeap(config, log)
+  if (only.has("sweep")) results.sweep = await runSweep(config, log)
+  if (only.has("http")) {
+    results.http = await runHttp(config, log)
+    for (const row of results.http) {
+      if (row.skipped !== undefined) results.notes.push(`http ${row.server}: ${row.skipped}`)
+    }
+  }
+  if (only.has("redis")) {
+    const redis = await runRedis(config, mode === "full" ? 2 : 1, log)
+    results.redis = redis.rows
+    if (redis.skipped !== undefined) results.notes.push(`redis: ${redis.skipped}`)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Targets
+// ---------------------------------------------------------------------------------------------
+
+interface Target {
+  readonly target: string
+  readonly goal: string
+  readonly measured: string
+  readonly status: "met" | "missed" | "not measured"
+}
+
+const findGet = (store: string, size: number, mode_ = "fiber", op = "get") =>
+  results.inprocess.find((r) => r.store === store && r.size === size && r.mode === mode_ && r.op === op)
+
+const targets = (): Array<Target> => {
+  const out: Array<Target> = []
+  const status = (ok: boolean | undefined): Target["status"] =>
+    ok === undefined ? "not measured" : ok ? "met" : "missed"
+
+  // HTTP
+  const bare = results.http.find((r) => r.server === "bare-effect" && r.skipped === undefined)
+  const ours = results.http.find((r) => r.server === "ours" && r.skipped === undefined)
+  const overhead = ours && bare ? ours.cpuMicrosPerRequest! - bare.cpuMicrosPerRequest! : undefined
+  out.push({
+    target: "HTTP: server CPU added per request over bare @effect/platform-node",
+    goal: "≤ 10 µs",
+    measured: overhead === undefined
+      ? "–"
+      : `${num(overhead)} µs (${ratio(ours!.cpuMicrosPerRequest! / bare!.cpuMicrosPerRequest!)} bare)`,
+    status: status(overhead === undefined ? undefined : overhead <= 10)
+  })
+  const p99 = ours && bare ? ours.p99! / bare.p99! : undefined
+  out.push({
+    target: "HTTP: p99 latency vs bare",
+    goal: "≤ 1.2x",
+    measured: ratio(p99),
+    status: status(p99 === undefined ? undefined : p99 <= 1.2)
+  })
+
+  // getSession
+  const small = config.inprocess[0]
+  const large = config.inprocess[config.inprocess.length - 1]
+  const oursSmall = findGet("ours", small)
+  const expressGet = findGet("express", small, "callback", "get (store.get only)")
+  const mapGet = findGet("map", small, "sync")
+  const vsExpress = oursSmall && expressGet ? expressGet.nsPerOp / oursSmall.nsPerOp : undefined
+  out.push({
+    target: `getSession in a fiber at ${count(small)}: throughput vs express-session MemoryStore.get`,
+    goal: "≥ 3x",
+    measured: ratio(vsExpress),
+    status: status(vsExpress === undefined ? undefined : vsExpress >= 3)
+  })
+  const vsMap = oursSmall && mapGet ? oursSmall.nsPerOp / mapGet.nsPerOp : undefined
+  out.push({
+    target: `getSession in a fiber at ${count(small)}: time vs plain Map lookup + expiry check + touch`,
+    goal: "≤ 30x",
+    measured: ratio(vsMap),
+    status: status(vsMap === undefined ? undefined : vsMap <= 30)
+  })
+  const oursLarge = findGet("ours", large)
+  const scaling = oursLarge && oursSmall && large !== small ? oursLarge.nsPerOp / oursSmall.nsPerOp : undefined
+  out.push({
+    target: `getSession at ${count(large)} vs at ${count(small)} resident${large < 1_000_000 ? " (1M in --full)" : ""}`,
+    goal: "≤ 2x slower",
+    measured: ratio(scaling),
+    status: status(scaling === undefined ? undefined : scaling <= 2)
+  })
+
+  // heap
+  const heapOf = (store: string, authenticated: boolean) =>
+    results.heap.find((r) => r.store === store && r.authenticated === authenticated)
+  for (const authenticated of [false, true]) {
+    const o = heapOf("ours", authenticated)
+    const m = heapOf("Map", authenticated)
+    const h = o && m ? o.bytesPerSession / m.bytesPerSession : undefined
+    out.push({
+      target: `Heap per resident session at ${count(config.heap)} vs plain Map, ${
+        authenticated ? "authenticated (one user each)" : "anonymous"
+      }`,
+      goal: "≤ 1.3x",
+      measured: h === undefined ? "–" : `${ratio(h)} (${num(o!.bytesPerSession)} vs ${num(m!.bytesPerSession)} B)`,
+      status: status(h === undefined ? undefined : h <= 1.3)
+    })
+  }
+
+  // sweep
+  const sweepOf = (store: string, size: number, expired: number) =>
+    results.sweep.find((r) => r.store === store && r.size === size && r.expired === expired)
+  const n = config.sweep
+  const tenth = sweepOf("ours", n, Math.round(n * 0.1))
+  const hundredth = sweepOf("ours", n, Math.round(n * 0.01))
+  const smallTenth = sweepOf("ours", n / 10, Math.round(n * 0.01))
+  const residentEffect = hundredth && smallTenth ? hundredth.ms / smallTenth.ms : undefined
+  const expiredEffect = tenth && hundredth ? tenth.ms / hundredth.ms : undefined
+  out.push({
+    target: `Sweep cost follows expired sessions, not residents (${count(n / 100)} expired among ${count(n)} vs ${
+      count(n / 10)
+    } resident)`,
+    goal: "≈ 1x (≤ 1.5x); 10x expired ≈ 10x time",
+    measured: `${ratio(residentEffect)} for 10x residents; ${ratio(expiredEffect)} for 10x expired`,
+    status: status(residentEffect === undefined ? undefined : residentEffect <= 1.5)
+  })
+  out.push({
+    target: `Longest event-loop stall while sweeping ${count(n)} (10% expired)${
+      n < 1_000_000 ? " (1M in --full)" : ""
+    }`,
+    goal: "≤ 20 ms",
+    measured: tenth === undefined ? "–" : `${num(tenth.maxStallMs)} ms (sweep took ${num(tenth.ms)} ms)`,
+    status: status(tenth === undefined ? undefined : tenth.maxStallMs <= 20)
+  })
+
+  // redis
+  const redisOf = (store: string, inflight: number) =>
+    results.redis.find((r) => r.store === store && r.inflight === inflight)
+  for (const [inflight, goal, min] of [[64, "≥ 1.5x", 1.5], [1, "≈ 1x (≥ 0.95x)", 0.95]] as const) {
+    const o = redisOf("ours", inflight)
+    const c = redisOf("connect-redis", inflight)
+    const r = o && c ? o.opsPerSec / c.opsPerSec : undefined
+    out.push({
+      target: `Redis: getSession throughput vs connect-redis get, ${inflight} in flight`,
+      goal,
+      measured: r === undefined ? "–" : `${ratio(r)} (${num(o!.opsPerSec)} vs ${num(c!.opsPerSec)} ops/s)`,
+      status: status(r === undefined ? undefined : r >= min)
+    })
+  }
+  return out
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+// ---------------------------------------------------------------------------------------------
+
+const us = (ns: number | undefined) => (ns === undefined ? undefined : ns / 1000)
+
+const inprocessTables = (): string => {
+  if (results.inprocess.length === 0) return ""
+  const sizesRun = [...new Set(results.inprocess.map((r) => r.size))].sort((a, b) => a - b)
+  const line = (label: string, store: string, mode_: string, op: string) => {
+    const cells = sizesRun.flatMap((size) => {
+      const row = results.inprocess.find((r) => r.store === store && r.mode === mode_ && r.op === op && r.size === size)
+      const map = findGet("map", size, "sync")
+      return [num(us(row?.nsPerOp)), row && map ? ratio(row.nsPerOp / map.nsPerOp) : "–"]
+    })
+    return [label, ...cells]
+  }
+  const header = ["get = lookup + expiry check + touch", ...sizesRun.flatMap((s) => [`µs/op @ ${count(s)}`, "× Map"])]
+  const getRows = [
+    line("plain Map (token as key)", "map", "sync", "get"),
+    line("plain Map + SHA-256 of the token", "map+sha256", "sync", "get"),
+    line("express-session MemoryStore: get only", "express", "callback", "get (store.get only)"),
+    line("express-session MemoryStore: get + touch", "express", "callback", "get"),
+    line("@fastify/session store: get + restore + touch + set", "fastify", "callback", "get"),
+    line("**OURS getSession, in one fiber**", "ours", "fiber", "get"),
+    line("**OURS getSession, one Effect.runPromise per call**", "ours", "runPromise", "get")
+  ]
+  const largest = sizesRun[sizesRun.length - 1]
+  const opRow = (label: string, store: string, mode_: string) => [
+    label,
+    ...["open", "rotate", "close"].map((op) =>
+      num(
+        us(
+          results.inprocess.find((r) => r.store === store && r.mode === mode_ && r.op === op && r.size === largest)
+            ?.nsPerOp
+        )
+      )
+    )
+  ]
+  const ops = table(["µs/op @ " + count(largest), "open", "rotate", "close"], [
+    opRow("plain Map", "map", "sync"),
+    opRow("express-session MemoryStore", "express", "callback"),
+    opRow("@fastify/session store", "fastify", "callback"),
+    opRow("**OURS, in one fiber**", "ours", "fiber"),
+    opRow("**OURS, runPromise per call**", "ours", "runPromise")
+  ])
+  const breakdownSizes = [...new Set(results.inprocess.filter((r) => r.op.startsWith("breakdown")).map((r) => r.size))]
+  const breakdowns = breakdownSizes.map((size) => {
+    const full = findGet("ours", size)
+    const rows = results.inprocess.filter((r) => r.size === size && r.store === "ours" && r.op.startsWith("breakdown"))
+    return `Where one getSession goes @ ${count(size)} (each piece alone, same process):\n\n` + table(
+      ["piece", "µs/op", "share of getSession"],
+      [
+        ["getSession (fiber)", num(us(full?.nsPerOp)), "100%"],
+        ...rows.map((r) => [
+          r.op.replace("breakdown: ", ""),
+          num(us(r.nsPerOp)),
+          full ? `${((100 * r.nsPerOp) / full.nsPerOp).toFixed(0)}%` : "–"
+        ])
+      ]
+    )
+  })
+  return [
+    "### 1. In-process operations",
+    "",
+    table(header, getRows),
+    "",
+    ops,
+    "",
+    ...breakdowns.flatMap((b) => [b, ""])
+  ].join("\n")
+}
+
+const anatomyTable = (): string => {
+  if (results.anatomy.length === 0) return ""
+  const real = results.anatomy.find((r) => r.variant.startsWith("real"))
+  const groups = [...new Set(results.anatomy.map((r) => r.group))]
+  return [
+    `### 1b. Anatomy by ablation @ ${
+      count(config.inprocess[0])
+    } (replica of getSession from the same public pieces; one fiber)`,
+    "",
+    ...groups.flatMap((group) => [
+      table(
+        [group, "µs/op (wall)", "µs/op (CPU)", group === "getSession" ? "× real getSession" : ""],
+        results.anatomy.filter((r) => r.group === group).map((r) => [
+          r.variant,
+          num(us(r.nsPerOp)),
+          num(us(r.cpuNsPerOp)),
+          group === "getSession" && real ? ratio(r.nsPerOp / real.nsPerOp) : ""
+        ])
+      ),
+      ""
+    ])
+  ].join("\n")
+}
+
+const heapTable = (): string => {
+  if (results.heap.length === 0) return ""
+  const map = (authenticated: boolean) =>
+    results.heap.find((r) => r.store === "Map" && r.authenticated === authenticated)
+  return [
+    `### 2. Heap per resident session (${count(config.heap)} sessions, heapUsed delta after forced GC)`,
+    "",
+    table(
+      ["store", "principal", "bytes/session", "× plain Map"],
+      results.heap.map((r) => [
+        r.store === "ours" ? "**OURS memory store**" : r.store,
+        r.authenticated ? "one user each" : "anonymous",
+        num(r.bytesPerSession, 0),
+        ratio(r.bytesPerSession / (map(r.authenticated)?.bytesPerSession ?? NaN))
+      ])
+    )
+  ].join("\n")
+}
+
+const sweepTable = (): string => {
+  if (results.sweep.length === 0) return ""
+  return [
+    "### 3. Sweep",
+    "",
+    table(
+      ["store", "resident", "expired", "total ms", "µs per expired", "longest stall ms", "then shutdown"],
+      results.sweep.map((r) => [
+        r.store === "ours"
+          ? "**OURS cleanSessions**"
+          : r.store === "Map"
+          ? "Map full scan"
+          : "express-session MemoryStore.all",
+        count(r.size),
+        count(r.expired),
+        num(r.ms),
+        num((r.ms * 1000) / r.expired),
+        num(r.maxStallMs),
+        r.shutdownMs === undefined
+          ? ""
+          : `${num(r.shutdownMs)} ms for ${count(r.remaining)} (${num((r.shutdownMs * 1000) / r.remaining)} µs each)`
+      ])
+    )
+  ].join("\n")
+}
+
+const httpTable = (): string => {
+  if (results.http.length === 0) return ""
+  const bare = results.http.find((r) => r.server === "bare-effect")
+  const { connections, repetitions, seconds } = config.http
+  return [
+    `### 4. HTTP on loopback (${connections} connections, ${repetitions} x ${seconds} s, best repetition; server on core 0, autocannon on core 1)`,
+    "",
+    table(
+      ["server", "req/s", "× bare", "p50 ms", "p99 ms", "p99 × bare", "server CPU µs/req", "added over bare µs"],
+      results.http.map((r) =>
+        r.skipped !== undefined
+          ? [r.label, `skipped: ${r.skipped}`, "", "", "", "", "", ""]
+          : [
+            r.server === "ours" ? `**${r.label}**` : r.label,
+            num(r.rps),
+            ratio(r.rps! / (bare?.rps ?? NaN)),
+            num(r.p50),
+            num(r.p99),
+            ratio(r.p99! / (bare?.p99 ?? NaN)),
+            num(r.cpuMicrosPerRequest),
+            r.server === "bare-effect" ? "–" : num(r.cpuMicrosPerRequest! - (bare?.cpuMicrosPerRequest ?? NaN))
+          ]
+      )
+    )
+  ].join("\n")
+}
+
+const redisTable = (): string => {
+  if (results.redis.length === 0) return ""
+  const stores = [...new Set(results.redis.map((r) => r.store))]
+  const cr = (inflight: number) => results.redis.find((r) => r.store === "connect-redis" && r.inflight === inflight)
+  const labels: Record<string, string> = {
+    ours: "**OURS getSession over SessionStore/Redis**",
+    "ours-store-touch": "OURS SessionStore/Redis touch alone",
+    "connect-redis": "connect-redis get",
+    "connect-redis-touch": "connect-redis get + touch",
+    "ioredis-get": "bare ioredis GET",
+    "node-redis-get": "bare node-redis GET"
+  }
+  return [
+    "### 5. Redis (own redis-server on loopback, core 0; client on core 1)",
+    "",
+    table(
+      ["client", "ops/s, 1 in flight", "× connect-redis", "ops/s, 64 in flight", "× connect-redis"],
+      stores.map((store) => {
+        const at = (inflight: number) => results.redis.find((r) => r.store === store && r.inflight === inflight)
+        return [
+          labels[store] ?? store,
+          num(at(1)?.opsPerSec),
+          ratio((at(1)?.opsPerSec ?? NaN) / (cr(1)?.opsPerSec ?? NaN)),
+          num(at(64)?.opsPerSec),
+          ratio((at(64)?.opsPerSec ?? NaN) / (cr(64)?.opsPerSec ?? NaN))
+        ]
+      })
+    )
+  ].join("\n")
+}
+
+const charts = (): Record<string, string> => {
+  const out: Record<string, string> = {}
+  const measured = results.http.filter((r) => r.skipped === undefined)
+  if (measured.length > 0) {
+    const bars = (f: (r: HttpRow) => number | undefined) =>
+      results.http.map((r) => ({
+        label: r.label,
+        value: r.skipped === undefined ? f(r) : undefined,
+        highlight: r.server === "ours"
+      }))
+    out["http.svg"] = barPanels(
+      "HTTP on loopback: one session cookie, counter bumped per request",
+      `${mode} run ${
+        meta.date.slice(0, 16)
+      }Z, node ${meta.node}, ${config.http.connections} connections, best of ${config.http.repetitions} x ${config.http.seconds}s`,
+      [
+        { title: "throughput", unit: "req/s", bars: bars((r) => r.rps) },
+        { title: "server CPU", unit: "µs/request", bars: bars((r) => r.cpuMicrosPerRequest) },
+        { title: "latency p99", unit: "ms", bars: bars((r) => r.p99) }
+      ]
+    )
+  }
+  if (results.inprocess.length > 0) {
+    const series = (label: string, store: string, mode_: string, op: string, extra: Partial<Series> = {}): Series => ({
+      label,
+      points: results.inprocess
+        .filter((r) => r.store === store && r.mode === mode_ && r.op === op)
+        .sort((a, b) => a.size - b.size)
+        .map((r) => [r.size, r.nsPerOp] as const),
+      ...extra
+    })
+    out["getsession-scaling.svg"] = logLogChart(
+      "getSession (lookup + expiry check + touch) vs resident sessions",
+      `${mode} run ${meta.date.slice(0, 16)}Z, node ${meta.node}; lower is better`,
+      "resident sessions",
+      "time per operation",
+      [
+        series("OURS, one fiber", "ours", "fiber", "get", { highlight: true }),
+        series("OURS, runPromise per call", "ours", "runPromise", "get", { highlight: true, dashed: true }),
+        series("express MemoryStore get+touch", "express", "callback", "get"),
+        series("express MemoryStore get", "express", "callback", "get (store.get only)", { dashed: true }),
+        series("@fastify/session store", "fastify", "callback", "get"),
+        series("plain Map + SHA-256", "map+sha256", "sync", "get", { dashed: true }),
+        series("plain Map", "map", "sync", "get")
+      ].filter((s) => s.points.length > 0)
+    )
+  }
+  return out
+}
+
+const markdown = (goals: ReadonlyArray<Target>): string =>
+  [
+    `## effect-session benchmarks: ${mode} run, ${meta.date}`,
+    "",
+    `Commit ${meta.commit}; node ${meta.node}; ${meta.machine}; load average at start ${meta.loadavg}; pinned: ${meta.pinned}.`,
+    "",
+    "Versions: " + Object.entries(meta.versions).map(([k, v]) => `${k} ${v}`).join(", ") + ".",
+    "",
+    ...(results.notes.length > 0 ? ["Notes: " + results.notes.join("; ") + ".", ""] : []),
+    "### Targets",
+    "",
+    ...(mode === "smoke"
+      ? ["_Smoke run: tiny sizes on a loaded machine; timings are not meaningful and nothing is asserted on them._", ""]
+      : []),
+    table(["target", "goal", "measured", "status"], goals.map((t) => [t.target, t.goal, t.measured, t.status])),
+    "",
+    inprocessTables(),
+    "",
+    anatomyTable(),
+    "",
+    heapTable(),
+    "",
+    sweepTable(),
+    "",
+    httpTable(),
+    "",
+    redisTable(),
+    ""
+  ].join("\n")
+
+const main = async () => {
+  await run()
+  const goals = targets()
+  const md = markdown(goals)
+  mkdirSync(resultsDir, { recursive: true })
+  const stamp = startedAt.toISOString().replace(/[:.]/g, "-")
+  const json = JSON.stringify({ meta, targets: goals, ...results }, null, 2)
+  for (const name of [`${mode}-${stamp}`, `latest-${mode}`]) {
+    writeFileSync(join(resultsDir, `${name}.json`), json)
+    writeFileSync(join(resultsDir, `${name}.md`), md)
+  }
+  const svgs = charts()
+  for (const [name, svg] of Object.entries(svgs)) {
+    writeFileSync(join(resultsDir, `${mode}-${name}`), svg)
+    if (publish) {
+      mkdirSync(chartsDir, { recursive: true })
+      copyFileSync(join(resultsDir, `${mode}-${name}`), join(chartsDir, name))
+    }
+  }
+  process.stdout.write(md + "\n")
+  log(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s; results in ${resultsDir}`)
+}
+
+main().catch((error) => {
+  console.error(error)
+  process.exit(1)
+})
