@@ -102,6 +102,15 @@ export const make = (options: Options): Service => ({
  * skips the timeout guard it puts around user validators, so sessions cost nothing extra per
  * request when there is nothing to validate.
  *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { AuthManager } from "effect-session"
+ *
+ * // a validator that only adds a rule to the default acceptance
+ * const validateSession = AuthManager.acceptSession
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -251,6 +260,13 @@ export class MockAuthManager extends Context.Tag("effect-session/AuthManager/Moc
 /**
  * The principal the mock gives to requests without credentials.
  *
+ * @example
+ * ```ts
+ * import { AuthManager } from "effect-session"
+ *
+ * console.log(AuthManager.anonymous) // { id: "anonymous", anonymous: true }
+ * ```
+ *
  * @since 0.1.0
  * @category testing
  */
@@ -270,6 +286,18 @@ const basicCredentials = (request: HttpServerRequest.HttpServerRequest): Effect.
 
 /**
  * Builds a mock authentication manager and its controls.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { AuthManager } from "effect-session"
+ *
+ * const program = Effect.gen(function*() {
+ *   const [auth, control] = yield* AuthManager.makeMock({ users: { alice: { password: "secret" } } })
+ *   return [typeof auth.authenticate, (yield* control.calls).length]
+ * })
+ * console.log(Effect.runSync(program)) // ["function", 0]
+ * ```
  *
  * @since 0.1.0
  * @category testing

@@ -1238,7 +1238,7 @@ export interface ApiMiddlewareTag<Self> extends Context.Tag<Self, ApiMiddlewareS
  * ```
  *
  * @since 0.1.0
- * @category HttpApi
+ * @category http api
  */
 export const ApiMiddleware = <Self>() =>
 <const Name extends string>(
@@ -1295,7 +1295,7 @@ const sanitize = (error: Failure): Failure => {
  * ```
  *
  * @since 0.1.0
- * @category HttpApi
+ * @category http api
  */
 export const layerApiMiddleware = <Self>(
   tag: ApiMiddlewareTag<Self>

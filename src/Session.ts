@@ -25,6 +25,14 @@ export type Json = null | boolean | number | string | ReadonlyArray<Json> | { re
 /**
  * Schema of a JSON value (used by stores that serialize sessions).
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Session } from "effect-session"
+ *
+ * console.log(Schema.is(Session.Json)({ cart: [1, "two", null] })) // true
+ * ```
+ *
  * @since 0.1.0
  * @category schemas
  */
@@ -51,6 +59,14 @@ export interface Principal {
 
 /**
  * Schema of a `Principal`.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Session } from "effect-session"
+ *
+ * console.log(Schema.is(Session.Principal)({ id: "alice", anonymous: false })) // true
+ * ```
  *
  * @since 0.1.0
  * @category schemas
@@ -101,6 +117,16 @@ export type Record = Omit<Session, "token">
 
 /**
  * Schema of a stored session, for stores that serialize.
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { Session } from "effect-session"
+ *
+ * const json = JSON.stringify(Schema.encodeSync(Session.Record)({
+ *   key: "k", principal: { id: "alice", anonymous: false }, createdAt: 0, lastUsedAt: 0, expiresAt: null, data: {}
+ * }))
+ * ```
  *
  * @since 0.1.0
  * @category schemas
@@ -177,6 +203,15 @@ export const get = <A, I extends Json>(
 /**
  * Decodes a stored JSON value with a data key's schema.
  *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Session } from "effect-session"
+ *
+ * const Visits = Session.dataKey("visits", Schema.Number)
+ * console.log(Effect.runSync(Session.decode(Visits, 3))) // 3
+ * ```
+ *
  * @since 0.1.0
  * @category accessors
  */
@@ -188,6 +223,15 @@ export const decode = <A, I extends Json>(key: DataKey<A, I>, value: unknown): E
 /**
  * Encodes a value with a data key's schema into a fresh, plain JSON value (deep-copied, so later
  * changes to the caller's object never reach the store).
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Session } from "effect-session"
+ *
+ * const Seen = Session.dataKey("seen", Schema.DateFromString)
+ * console.log(Effect.runSync(Session.encode(Seen, new Date(0)))) // "1970-01-01T00:00:00.000Z"
+ * ```
  *
  * @since 0.1.0
  * @category accessors
@@ -274,6 +318,13 @@ export const shortId = (session: Pick<Session, "key">): string => SessionToken.s
 
 /**
  * Deep equality of two JSON values (used for conditional data updates).
+ *
+ * @example
+ * ```ts
+ * import { Session } from "effect-session"
+ *
+ * console.log(Session.jsonEquals({ a: [1, 2] }, { a: [1, 2] })) // true
+ * ```
  *
  * @since 0.1.0
  * @category predicates

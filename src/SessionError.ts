@@ -41,6 +41,14 @@ export class ExplicitLogin extends Schema.TaggedError<ExplicitLogin>()(
  * Why closing a session failed: `Failed` (the auth manager's `release` failed), `Timeout` (it did
  * not finish within `releaseTimeout`) or `Defect` (it threw or died).
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { SessionError } from "effect-session"
+ *
+ * console.log(Schema.is(SessionError.CloseFailure)("Timeout")) // true
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -80,6 +88,14 @@ export class SessionCloseError extends Schema.TaggedError<SessionCloseError>()(
  * not consulted), `Unknown` (no such session: never minted, closed or rotated away), `Expired`
  * (see `limit`) or `Rejected` (the auth manager's `validateSession` refused it).
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { SessionError } from "effect-session"
+ *
+ * console.log(Schema.is(SessionError.InvalidReason)("Expired")) // true
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -88,6 +104,14 @@ export const InvalidReason = Schema.Literal("Malformed", "Unknown", "Expired", "
 /**
  * Which limit an expired session hit: `Idle` (no use for longer than its idle limit) or `Absolute`
  * (older than `absoluteLifetime`).
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { SessionError } from "effect-session"
+ *
+ * console.log(Schema.is(SessionError.ExpiryLimit)("Absolute")) // true
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -134,6 +158,14 @@ export class InvalidSession extends Schema.TaggedError<InvalidSession>()(
  * atomic write lost to a concurrent one more often than the retry budget allows, or a key
  * collision).
  *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { SessionError } from "effect-session"
+ *
+ * console.log(Schema.is(SessionError.StoreFailure)("Unavailable")) // true
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -170,6 +202,14 @@ export class SessionStoreError extends Schema.TaggedError<SessionStoreError>()(
 
 /**
  * The cap that refused a new session (see `SessionManager.Options`).
+ *
+ * @example
+ * ```ts
+ * import { Schema } from "effect"
+ * import { SessionError } from "effect-session"
+ *
+ * console.log(Schema.is(SessionError.LimitName)("maxSessions")) // true
+ * ```
  *
  * @since 0.1.0
  * @category models

@@ -135,6 +135,13 @@ export interface Settings {
 /**
  * The defaults, as documented on `Options`.
  *
+ * @example
+ * ```ts
+ * import { SessionManager } from "effect-session"
+ *
+ * console.log(SessionManager.defaults.idleTimeout) // "30 minutes"
+ * ```
+ *
  * @since 0.1.0
  * @category options
  */
@@ -548,6 +555,18 @@ const MAX_CLOSE_ALL_ROUNDS = 8
 /**
  * Builds a session manager from validated settings (needs `AuthManager` and `SessionStore`). The
  * background sweep, if on, runs in the given scope.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { AuthManager, SessionManager, SessionStore } from "effect-session"
+ *
+ * // the same as SessionManager.layer, for composing by hand
+ * const manager = SessionManager.make({ idleTimeout: "15 minutes" }).pipe(
+ *   Effect.provide(Layer.merge(SessionStore.layerMemory, AuthManager.layerMock())),
+ *   Effect.scoped
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category constructors
@@ -1141,6 +1160,17 @@ const capConfig = (name: string) =>
  * (durations such as `30 minutes`, or `off`), `SESSION_SWEEP_BATCH_SIZE`, `SESSION_MAX_SESSIONS`,
  * `SESSION_MAX_ANONYMOUS_SESSIONS`, `SESSION_MAX_SESSIONS_PER_PRINCIPAL` (integers or
  * `unlimited`), `SESSION_ON_LIMIT` (`evictLeastRecentlyUsed` or `refuse`).
+ *
+ * @example
+ * ```ts
+ * import { ConfigProvider, Effect } from "effect"
+ * import { SessionManager } from "effect-session"
+ *
+ * const options = SessionManager.config.pipe(
+ *   Effect.withConfigProvider(ConfigProvider.fromJson({ SESSION: { IDLE_TIMEOUT: "15 minutes" } }))
+ * )
+ * console.log(Effect.runSync(options)) // { idleTimeout: "15 minutes" }
+ * ```
  *
  * @since 0.1.0
  * @category options

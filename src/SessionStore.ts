@@ -52,6 +52,13 @@ export interface Limits {
 /**
  * No caps: what a store does when given `unlimited`.
  *
+ * @example
+ * ```ts
+ * import { SessionStore } from "effect-session"
+ *
+ * console.log(SessionStore.unlimited.maxSessions) // Infinity
+ * ```
+ *
  * @since 0.1.0
  * @category constants
  */
@@ -204,6 +211,15 @@ export const isExpired: (record: Session.Record, cutoff: Cutoff) => boolean = in
  * respect to every other fiber. Sessions are indexed for the sweep (per-kind least-recently-used
  * order, absolute-expiry queue), so claiming expired sessions costs what it claims, not what is
  * held.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { SessionStore } from "effect-session"
+ *
+ * const store = Effect.runSync(SessionStore.makeMemory)
+ * console.log(store.persistent) // false
+ * ```
  *
  * @since 0.1.0
  * @category constructors

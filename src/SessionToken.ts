@@ -16,6 +16,13 @@ import { createHash, randomBytes } from "node:crypto"
 /**
  * Length of every token this library mints (32 bytes in unpadded base64url).
  *
+ * @example
+ * ```ts
+ * import { SessionToken } from "effect-session"
+ *
+ * console.log(SessionToken.TOKEN_LENGTH) // 43
+ * ```
+ *
  * @since 0.1.0
  * @category constants
  */
@@ -23,6 +30,13 @@ export const TOKEN_LENGTH = 43
 
 /**
  * How many characters of the session key name a session in logs, spans and errors.
+ *
+ * @example
+ * ```ts
+ * import { SessionToken } from "effect-session"
+ *
+ * console.log(SessionToken.SHORT_ID_LENGTH) // 12
+ * ```
  *
  * @since 0.1.0
  * @category constants
@@ -69,6 +83,15 @@ export declare namespace TokenGenerator {
 
 /**
  * The default generator: 32 bytes from Node's CSPRNG (`crypto.randomBytes`).
+ *
+ * @example
+ * ```ts
+ * import { Effect, Layer } from "effect"
+ * import { SessionToken } from "effect-session"
+ *
+ * // put the CSPRNG back where a test layer replaced it
+ * const cryptoTokens = Layer.succeed(SessionToken.TokenGenerator, SessionToken.crypto)
+ * ```
  *
  * @since 0.1.0
  * @category constructors
