@@ -1,0 +1,851 @@
+/**
+ * Model-based testing of `SessionManager`: random sequences of operations (some of them run as
+ * concurrent groups) are run against the real manager over a given store and against a small pure
+ * reference model; after every step the observable state must agree: what every operation
+ * answered, which sessions the store holds (principal, times, data), which sessions are live, the
+ * principal indexes, and which releases ran (each exactly once).
+ *
+ * A concurrent group is accepted when some order of its operations, applied one by one to the
+ * model, gives the same answers and the same final state (linearizability). One relaxation: an
+ * operation that found a session expired may report `Expired` although a concurrent operation of
+ * the same group closed it first (the model, serialized, would say `Unknown`).
+ */
+import { describe, it } from "@effect/vitest"
+import { Effect, Exit, FastCheck as fc, Layer, Logger, Option, Redacted, Schema, Scope, TestClock } from "effect"
+import { TestContext } from "effect"
+import type { Session } from "effect-session"
+import { AuthManager, Session as SessionModule, SessionManager, SessionStore, SessionToken } from "effect-session"
+import { describeExit, forgedToken, malformedToken, managerLayer, request, settle } from "./support.js"
+
+// ---------------------------------------------------------------------------------------------
+// Operations
+// ---------------------------------------------------------------------------------------------
+
+export type Who = "anon" | "alice" | "bob" | "mallory"
+export type User = "alice" | "bob"
+export type DataName = "a" | "b"
+
+export type Op =
+  | { readonly _tag: "Open"; readonly who: Who }
+  | { readonly _tag: "Get"; readonly h: number }
+  | { readonly _tag: "GetForged"; readonly malformed: boolean }
+  | { readonly _tag: "Reject"; readonly h: number }
+  | { readonly _tag: "Rotate"; readonly h: number }
+  | { readonly _tag: "Login"; readonly h: number; readonly who: User }
+  | { readonly _tag: "Close"; readonly h: number }
+  | { readonly _tag: "CloseFailing"; readonly h: number }
+  | { readonly _tag: "CloseAllOf"; readonly who: User; readonly except: number | null }
+  | { readonly _tag: "SetData"; readonly h: number; readonly name: DataName; readonly value: number }
+  | { readonly _tag: "UpdateData"; readonly h: number; readonly name: DataName; readonly delta: number }
+  | { readonly _tag: "Advance"; readonly ms: number }
+  | { readonly _tag: "Clean" }
+  | { readonly _tag: "Concurrent"; readonly ops: ReadonlyArray<Op> }
+
+// a handle counts back from the newest token: small numbers (recent, likely live sessions) are frequent
+const handle = fc.oneof({ weight: 3, arbitrary: fc.nat({ max: 3 }) }, { weight: 1, arbitrary: fc.nat({ max: 15 }) })
+const user = fc.constantFrom<User>("alice", "bob")
+const dataName = fc.constantFrom<DataName>("a", "b")
+
+const groupable = (h: fc.Arbitrary<number>): fc.Arbitrary<Op> =>
+  fc.oneof(
+    {
+      weight: 5,
+      arbitrary: fc.constantFrom<Who>("anon", "alice", "bob", "mallory").map((who): Op => ({ _tag: "Open", who }))
+    },
+    { weight: 4, arbitrary: h.map((h): Op => ({ _tag: "Get", h })) },
+    { weight: 1, arbitrary: fc.boolean().map((malformed): Op => ({ _tag: "GetForged", malformed })) },
+    { weight: 2, arbitrary: h.map((h): Op => ({ _tag: "Rotate", h })) },
+    { weight: 3, arbitrary: fc.record({ h, who: user }).map(({ h, who }): Op => ({ _tag: "Login", h, who })) },
+    { weight: 2, arbitrary: h.map((h): Op => ({ _tag: "Close", h })) },
+    {
+      weight: 3,
+      arbitrary: fc.record({ who: user, except: fc.option(h, { nil: null }) }).map(({ except, who }): Op => ({
+        _tag: "CloseAllOf",
+        who,
+        except
+      }))
+    },
+    {
+      weight: 3,
+      arbitrary: fc.record({ h, name: dataName, value: fc.integer({ min: 0, max: 9 }) }).map((
+        { h, name, value }
+      ): Op => ({ _tag: "SetData", h, name, value }))
+    },
+    {
+      weight: 3,
+      arbitrary: fc.record({ h, name: dataName, delta: fc.integer({ min: 1, max: 3 }) }).map((
+        { delta, h, name }
+      ): Op => ({ _tag: "UpdateData", h, name, delta }))
+    },
+    { weight: 1, arbitrary: fc.constant<Op>({ _tag: "Clean" }) }
+  )
+
+/** Operations that may run in a concurrent group (no clock moves, no global mock switches). */
+export const groupableOp: fc.Arbitrary<Op> = groupable(handle)
+
+/** One step of a scenario. */
+export const stepOp: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 12, arbitrary: groupableOp },
+  { weight: 4, arbitrary: fc.integer({ min: 1, max: 12_000 }).map((ms): Op => ({ _tag: "Advance", ms })) },
+  {
+    weight: 3,
+    arbitrary: fc.array(groupableOp, { minLength: 2, maxLength: 4 }).map((ops): Op => ({ _tag: "Concurrent", ops }))
+  },
+  // races on the newest sessions: every operation of the group names one of the two newest tokens
+  {
+    weight: 3,
+    arbitrary: fc.array(groupable(fc.nat({ max: 1 })), { minLength: 2, maxLength: 3 }).map((ops): Op => ({
+      _tag: "Concurrent",
+      ops
+    }))
+  },
+  { weight: 1, arbitrary: handle.map((h): Op => ({ _tag: "Reject", h })) },
+  { weight: 1, arbitrary: handle.map((h): Op => ({ _tag: "CloseFailing", h })) }
+)
+
+const openOp: fc.Arbitrary<Op> = fc.constantFrom<Who>("anon", "alice", "bob").map((who): Op => ({ _tag: "Open", who }))
+
+/** A scenario: a few openings (so that later steps find live sessions), then random steps. */
+export const scenario = (maxLength: number): fc.Arbitrary<ReadonlyArray<Op>> =>
+  fc.tuple(fc.array(openOp, { minLength: 1, maxLength: 5 }), fc.array(stepOp, { minLength: 1, maxLength }))
+    .map(([opens, steps]) => [...opens, ...steps])
+
+// ---------------------------------------------------------------------------------------------
+// The reference model
+// ---------------------------------------------------------------------------------------------
+
+/** The configuration the model and the manager share. */
+export interface ModelConfig {
+  readonly idleAnonymous: number
+  readonly idleAuthenticated: number
+  readonly absolute: number
+  readonly maxSessions: number
+  readonly maxAnonymousSessions: number
+  readonly maxSessionsPerPrincipal: number
+  readonly onLimit: "evictLeastRecentlyUsed" | "refuse"
+  /** The sweep period, or `undefined` when the sweeper is off. */
+  readonly sweepEvery: number | undefined
+}
+
+export const managerOptions = (config: ModelConfig): SessionManager.Options => ({
+  idleTimeout: config.idleAuthenticated,
+  cleanupSessionTime: "off",
+  cleanupAnonymousSessionTime: config.idleAnonymous,
+  absoluteLifetime: config.absolute,
+  sweepInterval: config.sweepEvery ?? "off",
+  maxSessions: config.maxSessions,
+  maxAnonymousSessions: config.maxAnonymousSessions,
+  maxSessionsPerPrincipal: config.maxSessionsPerPrincipal,
+  onLimit: config.onLimit,
+  // far beyond any scenario's time span: otherwise every auth and release call leaves a timer that
+  // TestClock.adjust would wake (and wait on) one by one, which only costs time here
+  authTimeout: "100 days",
+  releaseTimeout: "100 days"
+})
+
+interface MRecord {
+  key: string
+  principalId: string
+  anonymous: boolean
+  createdAt: number
+  lastUsedAt: number
+  expiresAt: number | null
+  data: Record<string, number>
+}
+
+interface MState {
+  now: number
+  live: Map<string, MRecord>
+  released: Array<string>
+  /** Keys closed because they expired: the manager keeps answering `Expired` for them. */
+  tombstones: Map<string, string>
+}
+
+const cloneState = (state: MState): MState => ({
+  now: state.now,
+  live: new Map([...state.live].map(([key, record]) => [key, { ...record, data: { ...record.data } }])),
+  released: [...state.released],
+  tombstones: new Map(state.tombstones)
+})
+
+const keyOf = (token: string) => SessionToken.hash(token)
+
+const principalOf = (who: Exclude<Who, "mallory">) =>
+  who === "anon" ? { id: "anonymous", anonymous: true } : { id: who, anonymous: false }
+
+const dataString = (data: Session.Data) => JSON.stringify(Object.keys(data).sort().map((name) => [name, data[name]]))
+
+interface CloseAllProgress {
+  phase: "list" | "claim"
+  listed: Array<string>
+  tried: Set<string>
+  closed: number
+  rounds: number
+}
+
+const newCloseAll = (): CloseAllProgress => ({ phase: "list", listed: [], tried: new Set(), closed: 0, rounds: 0 })
+
+const cloneCloseAll = (progress: CloseAllProgress): CloseAllProgress => ({
+  ...progress,
+  listed: [...progress.listed],
+  tried: new Set(progress.tried)
+})
+
+/** What the real system showed after a step, used to resolve the model's tie-breaks. */
+interface Hints {
+  readonly liveKeys: ReadonlySet<string>
+}
+
+class Model {
+  constructor(readonly config: ModelConfig, readonly state: MState, readonly hints: Hints) {}
+
+  expiryLimit(record: MRecord, now = this.state.now): "Idle" | "Absolute" | undefined {
+    if (record.expiresAt !== null && record.expiresAt <= now) return "Absolute"
+    const idle = record.anonymous ? this.config.idleAnonymous : this.config.idleAuthenticated
+    return now - record.lastUsedAt >= idle ? "Idle" : undefined
+  }
+
+  close(record: MRecord, expired?: string) {
+    this.state.live.delete(record.key)
+    this.state.released.push(record.key)
+    if (expired !== undefined) this.state.tombstones.set(record.key, expired)
+  }
+
+  sweep(): number {
+    let closed = 0
+    for (const record of [...this.state.live.values()]) {
+      const limit = this.expiryLimit(record)
+      if (limit !== undefined) {
+        this.close(record, limit)
+        closed++
+      }
+    }
+    return closed
+  }
+
+  /** The answer for a key the store does not hold: `Expired` if it expired, else `Unknown`. */
+  gone(key: string): string {
+    const limit = this.state.tombstones.get(key)
+    return limit === undefined ? "InvalidSession:Unknown" : `InvalidSession:Expired:${limit}`
+  }
+
+  advance(ms: number) {
+    const target = this.state.now + ms
+    const every = this.config.sweepEvery
+    if (every !== undefined) {
+      for (let tick = (Math.floor(this.state.now / every) + 1) * every; tick <= target; tick += every) {
+        this.state.now = tick
+        this.sweep()
+      }
+    }
+    this.state.now = target
+  }
+
+  // The least recently used of `candidates`; among ties, the one the real store no longer holds.
+  lru(candidates: ReadonlyArray<MRecord>): MRecord | undefined {
+    if (candidates.length === 0) return undefined
+    const oldest = Math.min(...candidates.map((record) => record.lastUsedAt))
+    const tied = candidates.filter((record) => record.lastUsedAt === oldest)
+    return tied.find((record) => !this.hints.liveKeys.has(record.key)) ?? tied[0]
+  }
+
+  /** Admits a record under the caps, as the store contract says: evicted records, or the cap that refused. */
+  admit(record: MRecord): string | undefined {
+    const all = [...this.state.live.values()]
+    const anonymous = all.filter((r) => r.anonymous)
+    const ofPrincipal = all.filter((r) => !r.anonymous && r.principalId === record.principalId)
+    const refuse = this.config.onLimit === "refuse"
+    if (!record.anonymous && ofPrincipal.length >= this.config.maxSessionsPerPrincipal && refuse) {
+      return "maxSessionsPerPrincipal"
+    }
+    if (record.anonymous && anonymous.length >= this.config.maxAnonymousSessions && refuse) {
+      return "maxAnonymousSessions"
+    }
+    if (all.length >= this.config.maxSessions && (refuse || (record.anonymous && anonymous.length === 0))) {
+      return "maxSessions"
+    }
+    const live = () => [...this.state.live.values()]
+    if (record.anonymous) {
+      while (live().filter((r) => r.anonymous).length >= this.config.maxAnonymousSessions) {
+        this.close(this.lru(live().filter((r) => r.anonymous))!)
+      }
+    } else {
+      while (
+        live().filter((r) => !r.anonymous && r.principalId === record.principalId).length >=
+          this.config.maxSessionsPerPrincipal
+      ) {
+        this.close(this.lru(live().filter((r) => !r.anonymous && r.principalId === record.principalId))!)
+      }
+    }
+    while (this.state.live.size >= this.config.maxSessions) {
+      const anonymousLeft = live().filter((r) => r.anonymous)
+      const victim = anonymousLeft.length > 0
+        ? this.lru(anonymousLeft)
+        : record.anonymous
+        ? undefined
+        : this.lru(live())
+      if (victim === undefined) break
+      this.close(victim)
+    }
+    this.state.live.set(record.key, record)
+    return undefined
+  }
+
+  // The common prefix of every operation on an existing session: unknown, or expired (closed).
+  lookup(token: string): MRecord | string {
+    if (!SessionToken.isWellFormed(token)) return "InvalidSession:Malformed"
+    const record = this.state.live.get(keyOf(token))
+    if (record === undefined) return this.gone(keyOf(token))
+    const limit = this.expiryLimit(record)
+    if (limit !== undefined) {
+      this.close(record, limit)
+      return `InvalidSession:Expired:${limit}`
+    }
+    return record
+  }
+
+  /**
+   * One step of `closeAllOf`, which is not atomic: it lists the principal's sessions, then claims
+   * each listed one; when a claim finds its session gone (rotated away meanwhile), it lists again,
+   * at most 8 rounds. Returns the answer once done.
+   */
+  closeAllStep(op: ResolvedOp & { readonly _tag: "CloseAllOf" }, progress: CloseAllProgress): string | undefined {
+    const done = () => `ok:${progress.closed}:0`
+    if (progress.phase === "list") {
+      const exceptKey = op.except === null ? undefined : keyOf(op.except)
+      progress.listed = [...this.state.live.values()].filter((record) =>
+        !record.anonymous && record.principalId === op.who && record.key !== exceptKey &&
+        !progress.tried.has(record.key)
+      ).map((record) => record.key)
+      if (progress.listed.length === 0) return done()
+      for (const key of progress.listed) progress.tried.add(key)
+      progress.phase = "claim"
+      return undefined
+    }
+    let missed = false
+    for (const key of progress.listed) {
+      const record = this.state.live.get(key)
+      if (record === undefined) {
+        missed = true
+      } else {
+        this.close(record)
+        progress.closed++
+      }
+    }
+    progress.rounds++
+    if (!missed || progress.rounds >= 8) return done()
+    progress.phase = "list"
+    return undefined
+  }
+
+  /**
+   * Applies one operation (tokens already resolved) and returns the expected answer. `observed`
+   * gives the tokens the real system minted, for operations that create sessions.
+   */
+  apply(op: ResolvedOp, observedToken: string | undefined): string {
+    const state = this.state
+    switch (op._tag) {
+      case "Open": {
+        if (op.who === "mallory") return "ExplicitLogin"
+        const principal = principalOf(op.who)
+        const record: MRecord = {
+          key: observedToken === undefined ? "<no token>" : keyOf(observedToken),
+          principalId: principal.id,
+          anonymous: principal.anonymous,
+          createdAt: state.now,
+          lastUsedAt: state.now,
+          expiresAt: state.now + this.config.absolute,
+          data: {}
+        }
+        const refused = this.admit(record)
+        if (refused !== undefined) return `SessionLimitError:${refused}`
+        return observedToken === undefined ? "ok:<expected a token>" : `ok:${principal.id}`
+      }
+      case "Get":
+      case "Reject": {
+        const found = this.lookup(op.token)
+        if (typeof found === "string") return found
+        found.lastUsedAt = state.now
+        if (op._tag === "Reject") {
+          this.close(found)
+          return "InvalidSession:Rejected"
+        }
+        return `ok:${found.principalId}:${dataString(found.data)}`
+      }
+      case "Rotate":
+      case "Login": {
+        const found = this.lookup(op.token)
+        if (typeof found === "string") return found
+        const principal = op._tag === "Login"
+          ? principalOf(op.who)
+          : { id: found.principalId, anonymous: found.anonymous }
+        const login = found.principalId !== principal.id || found.anonymous !== principal.anonymous
+        const next: MRecord = {
+          ...found,
+          data: { ...found.data },
+          key: observedToken === undefined ? "<no token>" : keyOf(observedToken),
+          principalId: principal.id,
+          anonymous: principal.anonymous,
+          lastUsedAt: state.now,
+          ...(login ? { createdAt: state.now, expiresAt: state.now + this.config.absolute } : {})
+        }
+        state.live.delete(found.key)
+        const refused = this.admit(next)
+        if (refused !== undefined) {
+          state.live.set(found.key, found)
+          return `SessionLimitError:${refused}`
+        }
+        return observedToken === undefined ? "ok:<expected a token>" : `ok:${principal.id}`
+      }
+      case "Close":
+      case "CloseFailing": {
+        if (!SessionToken.isWellFormed(op.token)) return "ok"
+        const record = state.live.get(keyOf(op.token))
+        if (record === undefined) return "ok"
+        this.close(record)
+        return op._tag === "CloseFailing" ? "SessionCloseError:Failed" : "ok"
+      }
+      case "CloseAllOf": {
+        // applied at once (its steps with nothing in between)
+        const progress = newCloseAll()
+        let answer: string | undefined
+        while (answer === undefined) answer = this.closeAllStep(op, progress)
+        return answer
+      }
+      case "SetData":
+      case "UpdateData": {
+        const found = this.lookup(op.token)
+        if (typeof found === "string") return found
+        found.data[op.name] = op._tag === "SetData" ? op.value : (found.data[op.name] ?? 0) + op.delta
+        found.lastUsedAt = state.now
+        return `ok:${dataString(found.data)}`
+      }
+      case "Clean":
+        return `ok:${this.sweep()}`
+      case "GetForged":
+        return op.malformed ? "InvalidSession:Malformed" : "InvalidSession:Unknown"
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running against the real manager
+// ---------------------------------------------------------------------------------------------
+
+type ResolvedOp =
+  | { readonly _tag: "Open"; readonly who: Who }
+  | { readonly _tag: "Get" | "Reject" | "Rotate" | "Close" | "CloseFailing"; readonly token: string }
+  | { readonly _tag: "Login"; readonly token: string; readonly who: User }
+  | { readonly _tag: "CloseAllOf"; readonly who: User; readonly except: string | null }
+  | { readonly _tag: "SetData"; readonly token: string; readonly name: DataName; readonly value: number }
+  | { readonly _tag: "UpdateData"; readonly token: string; readonly name: DataName; readonly delta: number }
+  | { readonly _tag: "Clean" }
+  | { readonly _tag: "GetForged"; readonly malformed: boolean }
+
+const resolve = (op: Op, handles: ReadonlyArray<string>): ResolvedOp | undefined => {
+  const token = (h: number) => handles.length === 0 ? forgedToken : handles[handles.length - 1 - (h % handles.length)]
+  switch (op._tag) {
+    case "Open":
+    case "Clean":
+    case "GetForged":
+      return op
+    case "Get":
+    case "Reject":
+    case "Rotate":
+    case "Close":
+    case "CloseFailing":
+      return { _tag: op._tag, token: token(op.h) }
+    case "Login":
+      return { _tag: "Login", token: token(op.h), who: op.who }
+    case "CloseAllOf":
+      return { _tag: "CloseAllOf", who: op.who, except: op.except === null ? null : token(op.except) }
+    case "SetData":
+      return { _tag: "SetData", token: token(op.h), name: op.name, value: op.value }
+    case "UpdateData":
+      return { _tag: "UpdateData", token: token(op.h), name: op.name, delta: op.delta }
+    case "Advance":
+    case "Concurrent":
+      return undefined
+  }
+}
+
+const dataKeys = {
+  a: SessionModule.dataKey("a", Schema.Number),
+  b: SessionModule.dataKey("b", Schema.Number)
+}
+
+interface Observation {
+  readonly answer: string
+  readonly token: string | undefined
+}
+
+const session = (token: string) => ({ key: keyOf(token), token: Redacted.make(token) })
+
+/** Runs one resolved operation against the real manager. */
+const runReal = (
+  op: ResolvedOp
+): Effect.Effect<Observation, never, SessionManager.SessionManager | AuthManager.MockAuthManager> =>
+  Effect.gen(function*() {
+    const manager = yield* SessionManager.SessionManager
+    const mock = yield* AuthManager.MockAuthManager
+    const tokenOf = (s: Session.Session) => s.token === undefined ? undefined : Redacted.value(s.token)
+    const withToken = (exit: Exit.Exit<Session.Session, unknown>, answer: (s: Session.Session) => string) => ({
+      answer: describeExit(exit, answer),
+      token: Exit.isSuccess(exit) ? tokenOf(exit.value) : undefined
+    })
+    const plain = (exit: Exit.Exit<unknown, unknown>, answer?: (value: any) => string): Observation => ({
+      answer: describeExit(exit, answer),
+      token: undefined
+    })
+    switch (op._tag) {
+      case "Open":
+        return withToken(
+          yield* Effect.exit(manager.openSession(request(op.who === "anon" ? undefined : op.who))),
+          (s) => `ok:${s.principal.id}`
+        )
+      case "Get":
+        return withToken(
+          yield* Effect.exit(manager.getSession(request(), op.token)),
+          (s) => `ok:${s.principal.id}:${dataString(s.data)}`
+        )
+      case "GetForged":
+        return plain(yield* Effect.exit(manager.getSession(request(), op.malformed ? malformedToken : forgedToken)))
+      case "Reject": {
+        const key = keyOf(op.token)
+        yield* mock.setRejectSession((s) => s.key === key)
+        const exit = yield* Effect.exit(manager.getSession(request(), op.token))
+        yield* mock.setRejectSession(() => false)
+        return withToken(exit, (s) => `ok:${s.principal.id}:${dataString(s.data)}`)
+      }
+      case "Rotate":
+        return withToken(yield* Effect.exit(manager.rotateSession(session(op.token))), (s) => `ok:${s.principal.id}`)
+      case "Login":
+        return withToken(
+          yield* Effect.exit(manager.rotateSession(session(op.token), { principal: principalOf(op.who) })),
+          (s) => `ok:${s.principal.id}`
+        )
+      case "Close":
+        return plain(yield* Effect.exit(manager.closeSession(session(op.token))))
+      case "CloseFailing": {
+        const key = keyOf(op.token)
+        yield* mock.setFailRelease((s) => s.key === key)
+        const exit = yield* Effect.exit(manager.closeSession(session(op.token)))
+        yield* mock.setFailRelease(() => false)
+        return plain(exit)
+      }
+      case "CloseAllOf":
+        return plain(
+          yield* Effect.exit(
+            manager.closeAllOf(op.who, op.except === null ? undefined : { except: session(op.except) })
+          ),
+          (report: SessionManager.CloseReport) => `ok:${report.closed}:${report.failures.length}`
+        )
+      case "SetData":
+        return plain(
+          yield* Effect.exit(manager.setData(session(op.token), dataKeys[op.name], op.value)),
+          (s: Session.Session) => `ok:${dataString(s.data)}`
+        )
+      case "UpdateData":
+        return plain(
+          yield* Effect.exit(
+            manager.updateData(session(op.token), dataKeys[op.name], (n) => Option.getOrElse(n, () => 0) + op.delta)
+          ),
+          (s: Session.Session) => `ok:${dataString(s.data)}`
+        )
+      case "Clean":
+        return plain(
+          yield* Effect.exit(manager.cleanSessions),
+          (report: SessionManager.CleanReport) => `ok:${report.closed}`
+        )
+    }
+  })
+
+interface RealState {
+  readonly records: Map<string, ReturnType<typeof snapshotOf>>
+  readonly released: Array<string>
+}
+
+const snapshotOf = (record: MRecord | Session.Record) =>
+  "principal" in record
+    ? {
+      principalId: record.principal.id,
+      anonymous: record.principal.anonymous,
+      createdAt: record.createdAt,
+      lastUsedAt: record.lastUsedAt,
+      expiresAt: record.expiresAt,
+      data: { ...record.data }
+    }
+    : {
+      principalId: record.principalId,
+      anonymous: record.anonymous,
+      createdAt: record.createdAt,
+      lastUsedAt: record.lastUsedAt,
+      expiresAt: record.expiresAt,
+      data: { ...record.data }
+    }
+
+const readReal = Effect.gen(function*() {
+  const store = yield* SessionStore.SessionStore
+  const mock = yield* AuthManager.MockAuthManager
+  const records = new Map((yield* Effect.orDie(store.list)).map((record) => [record.key, snapshotOf(record)]))
+  return { records, released: [...(yield* mock.released)] } satisfies RealState
+})
+
+const sameState = (model: MState, real: RealState): boolean => {
+  if (model.live.size !== real.records.size) return false
+  for (const [key, record] of model.live) {
+    const stored = real.records.get(key)
+    if (stored === undefined) return false
+    if (JSON.stringify(stored) !== JSON.stringify(snapshotOf(record))) return false
+  }
+  return JSON.stringify([...model.released].sort()) === JSON.stringify([...real.released].sort())
+}
+
+const describeState = (model: MState, real: RealState) =>
+  JSON.stringify(
+    {
+      now: model.now,
+      model: [...model.live].map(([key, r]) => [key.slice(0, 6), snapshotOf(r)]),
+      real: [...real.records].map(([key, r]) => [key.slice(0, 6), r]),
+      modelReleased: model.released.map((k) => k.slice(0, 6)).sort(),
+      realReleased: real.released.map((k) => k.slice(0, 6)).sort()
+    },
+    null,
+    1
+  )
+
+/**
+ * The model states reachable by some interleaving of a group's operations (each atomic, except
+ * `closeAllOf`, whose steps interleave with the others) in which every operation gives the answer
+ * the real system gave. Duplicates are skipped.
+ */
+function* interleavings(
+  config: ModelConfig,
+  start: MState,
+  ops: ReadonlyArray<ResolvedOp>,
+  observed: ReadonlyArray<Observation>,
+  hints: Hints,
+  expiredAtStart: ReadonlyMap<string, string>,
+  onMismatch: (message: string) => void
+): Generator<MState> {
+  const seen = new Set<string>()
+  const concurrent = ops.length > 1
+  function* walk(
+    state: MState,
+    progress: ReadonlyMap<number, CloseAllProgress>,
+    remaining: ReadonlyArray<number>
+  ): Generator<MState> {
+    if (remaining.length === 0) {
+      const fingerprint = JSON.stringify([
+        [...state.live].map(([key, record]) => [key, snapshotOf(record)]),
+        [...state.released].sort(),
+        [...state.tombstones].sort()
+      ])
+      if (!seen.has(fingerprint)) {
+        seen.add(fingerprint)
+        yield state
+      }
+      return
+    }
+    for (const i of remaining) {
+      const op = ops[i]
+      const next = cloneState(state)
+      const model = new Model(config, next, hints)
+      const nextProgress = new Map([...progress].map(([j, p]) => [j, cloneCloseAll(p)]))
+      let answer: string | undefined
+      if (op._tag === "CloseAllOf" && concurrent) {
+        const mine = nextProgress.get(i) ?? newCloseAll()
+        nextProgress.set(i, mine)
+        answer = model.closeAllStep(op, mine)
+        if (answer === undefined) {
+          yield* walk(next, nextProgress, remaining)
+          continue
+        }
+      } else {
+        answer = model.apply(op, observed[i].token)
+      }
+      const actual = observed[i].answer
+      // an operation that found its session expired answers Expired, whoever closed it first
+      const expiredKey = "token" in op ? keyOf(op.token) : undefined
+      const relaxed = concurrent && answer === "InvalidSession:Unknown" && expiredKey !== undefined &&
+        actual === `InvalidSession:Expired:${expiredAtStart.get(expiredKey)}`
+      if (answer !== actual && !relaxed) {
+        onMismatch(`${JSON.stringify(op._tag)} #${i}: model ${answer}, real ${actual}`)
+        continue
+      }
+      if (relaxed) next.tombstones.set(expiredKey!, expiredAtStart.get(expiredKey!)!)
+      yield* walk(next, nextProgress, remaining.filter((j) => j !== i))
+    }
+  }
+  yield* walk(start, new Map(), ops.map((_, i) => i))
+}
+
+/** Runs one scenario; fails (with a readable report) at the first disagreement. */
+export const runScenario = (
+  config: ModelConfig,
+  ops: ReadonlyArray<Op>,
+  makeStore: () => Layer.Layer<SessionStore.SessionStore, unknown>
+): Effect.Effect<void, string> =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.make()
+    const context = yield* Layer.buildWithScope(
+      managerLayer(managerOptions(config), makeStore()),
+      scope
+    ).pipe(Effect.mapError((error) => `layer: ${String(error)}`))
+    const persistent = (yield* Effect.provide(SessionStore.SessionStore, context)).persistent
+    const state: MState = { now: 0, live: new Map(), released: [], tombstones: new Map() }
+    const handles: Array<string> = []
+    const trace: Array<string> = []
+    const fail = (message: string) => Effect.fail(`${message}\n--- trace ---\n${trace.join("\n")}`)
+
+    const mock = yield* Effect.provide(AuthManager.MockAuthManager, context)
+    // background releases (of evicted sessions) are done when their count stays put for a while
+    const settleReleases = Effect.suspend(() => {
+      let last = -1
+      let stable = 0
+      return settle(Effect.map(mock.released, (released) => {
+        stable = released.length === last ? stable + 1 : 0
+        last = released.length
+        return stable >= 20
+      }))
+    })
+
+    const check = (expected: MState, real: RealState) =>
+      Effect.gen(function*() {
+        const duplicate = real.released.find((key, i) => real.released.indexOf(key) !== i)
+        if (duplicate !== undefined) return yield* fail(`session ${duplicate.slice(0, 6)} released twice`)
+        if (!sameState(expected, real)) return yield* fail(`state differs: ${describeState(expected, real)}`)
+        // live views agree with the model: currentSessions and the principal indexes
+        const manager = yield* SessionManager.SessionManager
+        const liveKeys = (yield* Effect.orDie(manager.currentSessions)).map((s) => s.key).sort()
+        const model = new Model(config, state, { liveKeys: new Set() })
+        const expectedLive = [...state.live.values()].filter((r) => model.expiryLimit(r) === undefined).map((r) =>
+          r.key
+        ).sort()
+        if (JSON.stringify(liveKeys) !== JSON.stringify(expectedLive)) return yield* fail("currentSessions differs")
+        for (const who of ["alice", "bob"] as const) {
+          const keys = (yield* Effect.orDie(manager.sessionsOf(who))).map((s) => s.key).sort()
+          const expected = [...state.live.values()].filter((r) =>
+            !r.anonymous && r.principalId === who && model.expiryLimit(r) === undefined
+          ).map((r) => r.key).sort()
+          if (JSON.stringify(keys) !== JSON.stringify(expected)) return yield* fail(`sessionsOf(${who}) differs`)
+        }
+      }).pipe(Effect.provide(context))
+
+    const advance = (ms: number) =>
+      Effect.gen(function*() {
+        new Model(config, state, { liveKeys: new Set() }).advance(ms)
+        yield* TestClock.adjust(ms)
+        yield* settleReleases
+      })
+
+    for (const [index, op] of ops.entries()) {
+      if (op._tag === "Advance") {
+        trace.push(`#${index} Advance ${op.ms} -> ${state.now + op.ms}`)
+        yield* advance(op.ms)
+        yield* check(state, yield* Effect.provide(readReal, context))
+        continue
+      }
+      const group = op._tag === "Concurrent" ? op.ops : [op]
+      const resolved = group.map((o) => resolve(o, handles)!)
+      const observed = yield* Effect.all(resolved.map(runReal), { concurrency: "unbounded" }).pipe(
+        Effect.provide(context)
+      )
+      const describeOp = (o: ResolvedOp) =>
+        JSON.stringify(
+          o,
+          (k, v) => (k === "token" || k === "except") && typeof v === "string" ? keyOf(v).slice(0, 6) : v
+        )
+      trace.push(
+        `#${index} @${state.now} ${op._tag === "Concurrent" ? "Concurrent " : ""}${
+          resolved.map((o, i) => `${describeOp(o)} => ${observed[i].answer}`).join(" || ")
+        }`
+      )
+      for (const o of observed) {
+        if (o.answer.startsWith("DEFECT") || o.answer.startsWith("UNTYPED")) return yield* fail(`defect: ${o.answer}`)
+      }
+      // releases of evicted sessions run in the background: let them finish, then read the real state
+      yield* settleReleases
+      const real = yield* Effect.provide(readReal, context)
+      const hints = { liveKeys: new Set(real.records.keys()) }
+      const expiredAtStart = new Map<string, string>()
+      for (const record of state.live.values()) {
+        const limit = new Model(config, state, hints).expiryLimit(record)
+        if (limit !== undefined) expiredAtStart.set(record.key, limit)
+      }
+      let accepted: MState | undefined
+      let lastMismatch = ""
+      for (
+        const candidate of interleavings(config, state, resolved, observed, hints, expiredAtStart, (mismatch) => {
+          lastMismatch = mismatch
+        })
+      ) {
+        if (sameState(candidate, real)) {
+          accepted = candidate
+          break
+        }
+        lastMismatch = `state: ${describeState(candidate, real)}`
+      }
+      if (accepted === undefined) {
+        return yield* fail(`no order of step #${index} agrees with the model: ${lastMismatch}`)
+      }
+      state.live = accepted.live
+      state.released = accepted.released
+      state.tombstones = accepted.tombstones
+      for (const o of observed) if (o.token !== undefined) handles.push(o.token)
+      yield* check(state, yield* Effect.provide(readReal, context))
+    }
+    // shutdown: a non-persistent store's sessions are released, each once; a persistent one keeps them
+    yield* Scope.close(scope, Exit.void)
+    const released = yield* mock.released
+    const expected = persistent ? state.released : [...state.released, ...state.live.keys()]
+    if (JSON.stringify([...released].sort()) !== JSON.stringify([...expected].sort())) {
+      return yield* fail(`after shutdown: released ${released.length}, expected ${expected.length}`)
+    }
+  })
+
+/** Runs a scenario in its own test environment (TestClock at 0, no log output). */
+export const runIsolated = (
+  config: ModelConfig,
+  ops: ReadonlyArray<Op>,
+  makeStore: () => Layer.Layer<SessionStore.SessionStore, unknown>
+): Promise<void> =>
+  Effect.runPromise(
+    runScenario(config, ops, makeStore).pipe(
+      Effect.catchAll((message) => Effect.die(new Error(message))),
+      Effect.provide(TestContext.TestContext),
+      Effect.provide(Logger.remove(Logger.defaultLogger))
+    )
+  )
+
+/**
+ * The suite: explicit regression scenarios first, then `numRuns` random ones. Runs over the store
+ * that `makeStore` builds (a fresh one per scenario).
+ */
+export const modelSuite = (
+  name: string,
+  makeStore: () => Layer.Layer<SessionStore.SessionStore, unknown>,
+  options: {
+    readonly configs: ReadonlyArray<readonly [string, ModelConfig]>
+    readonly numRuns: number
+    readonly maxLength: number
+    readonly regressions?: ReadonlyArray<readonly [string, ModelConfig, ReadonlyArray<Op>]>
+    readonly seed?: number
+    readonly timeout?: number
+  }
+) =>
+  describe(`SessionManager model: ${name}`, () => {
+    for (const [title, config, ops] of options.regressions ?? []) {
+      it.live(`regression: ${title}`, () => Effect.promise(() => runIsolated(config, ops, makeStore)))
+    }
+    for (const [title, config] of options.configs) {
+      it.live(`random scenarios agree with the model (${title})`, () =>
+        Effect.promise(async () => {
+          await fc.assert(fc.asyncProperty(scenario(options.maxLength), (ops) => runIsolated(config, ops, makeStore)), {
+            numRuns: options.numRuns,
+            ...(options.seed === undefined ? {} : { seed: options.seed }),
+            endOnFailure: false
+          })
+        }), options.timeout ?? 60_000)
+    }
+  })
