@@ -434,7 +434,7 @@ export interface RotateOptions {
  *
  * @example
  * ```ts
- * import { Effect } from "effect"
+ * import { Effect, Option } from "effect"
  * import { SessionManager } from "effect-session"
  *
  * const program = Effect.gen(function*() {
