@@ -5,12 +5,16 @@
  * Layout (all keys of one store share the hash tag `{prefix}`, so they live in one cluster slot):
  * - `{prefix}:s:<key>`: a hash per session: `v` (format version), `pid`, `anon` ("1"/"0"), `p`
  *   (principal JSON), `c`, `u`, `e` (createdAt, lastUsedAt, expiresAt or "null"), and one field
- *   `d:<name>` per data value (canonical JSON text, never re-encoded by Lua);
- * - `{prefix}:lru:anonymous`, `{prefix}:lru:authenticated`: sorted sets of keys by lastUsedAt;
+ *   `d:<name>` per data value (canonical JSON text, never re-encoded by Lua), and `ml`, `mp` (its
+ *   members in the LRU and principal sets);
+ * - `{prefix}:lru:anonymous`, `{prefix}:lru:authenticated`: sorted sets by lastUsedAt;
  * - `{prefix}:exp`: sorted set of keys by expiresAt (records without one are absent);
- * - `{prefix}:p:<principalId>`: sorted set of an authenticated principal's keys by lastUsedAt.
+ * - `{prefix}:p:<principalId>`: sorted set of an authenticated principal's sessions by lastUsedAt;
  *
- * Every script gets KEYS = [lru:anonymous, lru:authenticated, exp] and ARGV[1] = the key base
+ * - `{prefix}:seq`: a counter; members of the LRU and principal sets are `<sequence>:<key>`, so
+ *   that ties of lastUsedAt are ordered by order of use.
+ *
+ * Every script gets KEYS = [lru:anonymous, lru:authenticated, exp, seq] and ARGV[1] = the key base
  * (`{prefix}:`); record and principal keys are derived from it (same slot).
  *
  * @internal
@@ -21,7 +25,7 @@ import { createHash } from "node:crypto"
 export const FORMAT_VERSION = "1"
 
 const prelude = `
-local LRU_A, LRU_U, EXP = KEYS[1], KEYS[2], KEYS[3]
+local LRU_A, LRU_U, EXP, SEQ = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local BASE = ARGV[1]
 local function rkey(k) return BASE .. "s:" .. k end
 local function pkey(id) return BASE .. "p:" .. id end
@@ -29,6 +33,16 @@ local function num(s)
   if s == "-inf" then return -math.huge end
   if s == "+inf" then return math.huge end
   return tonumber(s)
+end
+
+-- Members of the LRU and principal sets are "<16-digit sequence>:<key>": equal lastUsedAt scores
+-- are then ordered by the sequence, i.e. by order of use, exactly like the memory store.
+local function member(k) return string.format("%016d", redis.call("INCR", SEQ)) .. ":" .. k end
+local function keyOf(m)
+  if string.len(m) > 17 and string.sub(m, 17, 17) == ":" and string.find(string.sub(m, 1, 16), "^%d+$") then
+    return string.sub(m, 18)
+  end
+  return m
 end
 
 -- A record as a table of fields plus its flat HGETALL form; nil when absent, false when the value
@@ -46,22 +60,24 @@ local function load(k)
     or (h["e"] ~= "null" and tonumber(h["e"]) == nil) then
     return false
   end
+  h["ml"] = h["ml"] or k
+  h["mp"] = h["mp"] or k
   return h, flat
 end
 
 local function lruOf(h) if h["anon"] == "1" then return LRU_A else return LRU_U end end
 
 local function unindex(h, k)
-  redis.call("ZREM", LRU_A, k)
-  redis.call("ZREM", LRU_U, k)
+  redis.call("ZREM", LRU_A, h["ml"])
+  redis.call("ZREM", LRU_U, h["ml"])
   redis.call("ZREM", EXP, k)
-  if h["anon"] == "0" then redis.call("ZREM", pkey(h["pid"]), k) end
+  if h["anon"] == "0" then redis.call("ZREM", pkey(h["pid"]), h["mp"]) end
 end
 
 local function index(h, k)
-  redis.call("ZADD", lruOf(h), h["u"], k)
+  redis.call("ZADD", lruOf(h), h["u"], h["ml"])
   if h["e"] ~= "null" then redis.call("ZADD", EXP, h["e"], k) end
-  if h["anon"] == "0" then redis.call("ZADD", pkey(h["pid"]), h["u"], k) end
+  if h["anon"] == "0" then redis.call("ZADD", pkey(h["pid"]), h["u"], h["mp"]) end
 end
 
 local function delete(h, k)
@@ -69,12 +85,20 @@ local function delete(h, k)
   redis.call("DEL", rkey(k))
 end
 
--- Removes a foreign or corrupt value and every index entry that may name it.
+-- Removes a foreign or corrupt value and the index entries it names (others are left to the lazy
+-- repairs: entries whose record is gone are dropped when met).
 local function drop(k)
   local key = rkey(k)
   if redis.call("TYPE", key)["ok"] == "hash" then
-    local pid = redis.call("HGET", key, "pid")
-    if pid then redis.call("ZREM", pkey(pid), k) end
+    local f = redis.call("HMGET", key, "pid", "ml", "mp")
+    if f[2] then
+      redis.call("ZREM", LRU_A, f[2])
+      redis.call("ZREM", LRU_U, f[2])
+    end
+    if f[1] then
+      redis.call("ZREM", pkey(f[1]), k)
+      if f[3] then redis.call("ZREM", pkey(f[1]), f[3]) end
+    end
   end
   redis.call("DEL", key)
   redis.call("ZREM", LRU_A, k)
@@ -125,15 +149,14 @@ local function record(k, flat) return { k, flat } end
 // Admission under the caps, exactly like the memory store's `admit`: every refusal is decided
 // before anything changes; anonymous newcomers never evict authenticated sessions.
 const admit = `
--- Drops index entries whose record is gone (expired by the safety-net TTL, deleted by hand) from
--- the least recently used end of a set, so that they do not count against a cap.
+-- Drops entries whose record is gone (expired by the safety-net TTL, deleted by hand) from the
+-- least recently used end of a set, so that they do not count against a cap.
 local function prune(z)
-  local ks = redis.call("ZRANGE", z, 0, 31)
-  for _, k in ipairs(ks) do
+  local ms = redis.call("ZRANGE", z, 0, 31)
+  for _, m in ipairs(ms) do
+    local k = keyOf(m)
     if redis.call("EXISTS", rkey(k)) == 0 then
-      redis.call("ZREM", z, k)
-      redis.call("ZREM", LRU_A, k)
-      redis.call("ZREM", LRU_U, k)
+      redis.call("ZREM", z, m)
       redis.call("ZREM", EXP, k)
     end
   end
@@ -144,23 +167,21 @@ local function atCap(z, cap)
   return card(z) >= cap
 end
 
--- Evicts the least recently used record of z; true when something left the set.
-local function evictHead(z, evicted, corrupt)
-  local k = redis.call("ZRANGE", z, 0, 0)[1]
-  if not k then return false end
+-- Evicts the least recently used record of z (field: "ml" for an LRU set, "mp" for a principal
+-- set; an entry that is not the record's current one is only dropped); true when an entry left.
+local function evictHead(z, field, evicted, corrupt)
+  local m = redis.call("ZRANGE", z, 0, 0)[1]
+  if not m then return false end
+  redis.call("ZREM", z, m)
+  local k = keyOf(m)
   local h, flat = load(k)
   if h == nil then
-    redis.call("ZREM", z, k)
-    redis.call("ZREM", LRU_A, k)
-    redis.call("ZREM", LRU_U, k)
     redis.call("ZREM", EXP, k)
   elseif h == false then
     drop(k)
-    redis.call("ZREM", z, k)
     corrupt[#corrupt + 1] = k
-  else
+  elseif h[field] == m then
     delete(h, k)
-    redis.call("ZREM", z, k)
     evicted[#evicted + 1] = record(k, flat)
   end
   return true
@@ -180,9 +201,9 @@ local function admit(anon, pid, L, evicted, corrupt)
     if size() >= L.maxSessions and (L.refuse or (anon and card(LRU_A) == 0)) then return "maxSessions" end
   end
   if anon then
-    while card(LRU_A) >= L.maxAnon and evictHead(LRU_A, evicted, corrupt) do end
+    while card(LRU_A) >= L.maxAnon and evictHead(LRU_A, "ml", evicted, corrupt) do end
   else
-    while card(pz) >= L.maxPer and evictHead(pz, evicted, corrupt) do end
+    while card(pz) >= L.maxPer and evictHead(pz, "mp", evicted, corrupt) do end
   end
   while size() >= L.maxSessions do
     local z = LRU_A
@@ -190,7 +211,7 @@ local function admit(anon, pid, L, evicted, corrupt)
       if anon then break end
       z = LRU_U
     end
-    if not evictHead(z, evicted, corrupt) then break end
+    if not evictHead(z, "ml", evicted, corrupt) then break end
   end
   return nil
 end
@@ -224,10 +245,16 @@ local k = ARGV[4]
 if redis.call("EXISTS", rkey(k)) == 1 then return { "conflict" } end
 local h = {}
 for i = 9, #ARGV, 2 do h[ARGV[i]] = ARGV[i + 1] end
+-- The first write of a script is one that Redis refuses when out of memory (INCR): a script then
+-- fails before changing anything; once it has written, Redis lets it finish (atomicity).
+local ml = member(k)
 local evicted, corrupt = {}, {}
 local limit = admit(h["anon"] == "1", h["pid"], limitsFrom(5), evicted, corrupt)
 if limit then return { "limit", limit, corrupt } end
 hset(rkey(k), ARGV, 9)
+h["ml"] = ml
+h["mp"] = ml
+redis.call("HSET", rkey(k), "ml", h["ml"], "mp", h["mp"])
 index(h, k)
 ttl(k, h, tonumber(h["u"]), num(ARGV[2]), num(ARGV[3]))
 return { "ok", evicted, corrupt }
@@ -298,12 +325,17 @@ if mode ~= "none" then
     return { "conflict", record(k, flat) }
   end
 end
+local ml = member(k) -- the first write: refused when Redis is out of memory
 local removeCount = tonumber(ARGV[11])
 local key = rkey(k)
 hdel(key, ARGV, 12, 11 + removeCount)
 hset(key, ARGV, 12 + removeCount)
-redis.call("HSET", key, "u", ARGV[5])
+-- used now: the most recently used end of its kind (its place among its principal's stays)
+redis.call("ZREM", LRU_A, h["ml"])
+redis.call("ZREM", LRU_U, h["ml"])
 h["u"] = ARGV[5]
+h["ml"] = ml
+redis.call("HSET", key, "u", h["u"], "ml", h["ml"])
 index(h, k)
 ttl(k, h, now, num(ARGV[2]), num(ARGV[3]))
 return { "written", record(k, redis.call("HGETALL", key)) }
@@ -327,6 +359,7 @@ if h == nil then return { "missing" } end
 if h == false then drop(k) return { "corrupt" } end
 if expired(h, now, num(ARGV[7]), num(ARGV[8])) then return { "expired", record(k, flat) } end
 if nk ~= k and redis.call("EXISTS", rkey(nk)) == 1 then return { "conflict" } end
+local ml = member(nk) -- the first write: refused when Redis is out of memory
 local n = { v = h["v"], pid = h["pid"], anon = h["anon"], p = h["p"], c = h["c"], e = h["e"], u = ARGV[6] }
 local overrides = tonumber(ARGV[13])
 for i = 14, 13 + overrides, 2 do n[ARGV[i]] = ARGV[i + 1] end
@@ -352,6 +385,12 @@ if limit then
   return { "limit", limit, corrupt }
 end
 redis.call("DEL", rkey(k))
+n["ml"] = ml
+n["mp"] = ml
+fields[#fields + 1] = "ml"
+fields[#fields + 1] = n["ml"]
+fields[#fields + 1] = "mp"
+fields[#fields + 1] = n["mp"]
 hset(rkey(nk), fields, 1)
 index(n, nk)
 ttl(nk, n, now, num(ARGV[2]), num(ARGV[3]))
@@ -371,11 +410,14 @@ export const claimExpired = script(
   `
 local now, idleA, idleU, max = num(ARGV[2]), num(ARGV[3]), num(ARGV[4]), tonumber(ARGV[5])
 local claimed, corrupt = {}, {}
-local function consider(k)
+-- m: the entry met in set z (the key itself in the expiry set)
+local function consider(z, m)
+  local k = keyOf(m)
+  if z == EXP then k = m end
+  redis.call("ZREM", z, m)
   local h, flat = load(k)
   if h == nil then
-    redis.call("ZREM", LRU_A, k)
-    redis.call("ZREM", LRU_U, k)
+    -- the record is gone (a safety-net TTL): its other entries go when met
     redis.call("ZREM", EXP, k)
   elseif h == false then
     drop(k)
@@ -384,6 +426,7 @@ local function consider(k)
     delete(h, k)
     claimed[#claimed + 1] = record(k, flat)
   else
+    -- an entry out of step with its record: put the record's entries right
     unindex(h, k)
     index(h, k)
   end
@@ -392,9 +435,9 @@ local function sweep(z, upTo)
   for _ = 1, 1000 do
     local room = max - #claimed
     if room <= 0 then return end
-    local ks = redis.call("ZRANGEBYSCORE", z, "-inf", upTo, "LIMIT", 0, room)
-    if #ks == 0 then return end
-    for _, k in ipairs(ks) do consider(k) end
+    local ms = redis.call("ZRANGEBYSCORE", z, "-inf", upTo, "LIMIT", 0, room)
+    if #ms == 0 then return end
+    for _, m in ipairs(ms) do consider(z, m) end
   end
 end
 sweep(EXP, ARGV[2])
@@ -411,26 +454,28 @@ return { claimed, corrupt }
 export const getMany = script(
   "getMany",
   `
-local ks
+local ms
 local pid = nil
 if ARGV[2] == "principal" then
   pid = ARGV[3]
-  ks = redis.call("ZRANGE", pkey(pid), 0, -1)
+  ms = redis.call("ZRANGE", pkey(pid), 0, -1)
 else
-  ks = {}
-  for i = 3, #ARGV do ks[#ks + 1] = ARGV[i] end
+  ms = {}
+  for i = 3, #ARGV do ms[#ms + 1] = ARGV[i] end
 end
 local out, corrupt = {}, {}
-for _, k in ipairs(ks) do
+for _, m in ipairs(ms) do
+  local k = m
+  if pid then k = keyOf(m) end
   local h, flat = load(k)
   if h == false then
     drop(k)
-    if pid then redis.call("ZREM", pkey(pid), k) end
+    if pid then redis.call("ZREM", pkey(pid), m) end
     corrupt[#corrupt + 1] = k
   elseif h == nil then
-    if pid then redis.call("ZREM", pkey(pid), k) end
-  elseif pid and (h["pid"] ~= pid or h["anon"] ~= "0") then
-    redis.call("ZREM", pkey(pid), k)
+    if pid then redis.call("ZREM", pkey(pid), m) end
+  elseif pid and (h["pid"] ~= pid or h["anon"] ~= "0" or h["mp"] ~= m) then
+    redis.call("ZREM", pkey(pid), m)
   else
     out[#out + 1] = record(k, flat)
   end

@@ -394,7 +394,7 @@ export const make = (
 ): Effect.Effect<SessionStore.Service> =>
   Effect.gen(function*() {
     const { base } = settings
-    const indexKeys = [`${base}lru:anonymous`, `${base}lru:authenticated`, `${base}exp`]
+    const indexKeys = [`${base}lru:anonymous`, `${base}lru:authenticated`, `${base}exp`, `${base}seq`]
     const ttlArgs = [numberArg(settings.maxIdleTtl), numberArg(settings.expiryGrace)]
     // Each call is bounded by the client's own `commandTimeout`. A client without one (given to
     // `make`) gets a deadline timer per call instead: network time, on the wall clock, not the

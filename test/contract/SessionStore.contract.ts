@@ -372,6 +372,20 @@ export const storeContract = <E>(name: string, makeLayer: () => Layer.Layer<Sess
         })
       ))
 
+    it.effect("LRU ties (same lastUsedAt) go by order of use: the session used longest ago is evicted", () =>
+      withStore((store) =>
+        Effect.gen(function*() {
+          const l = limits({ maxAnonymousSessions: 2, maxSessionsPerPrincipal: 2 })
+          yield* store.insert(record("a"), l)
+          yield* store.insert(record("b"), l)
+          yield* store.touch("a", cutoff(0))
+          expect(keysOf(yield* store.insert(record("c"), l))).toEqual(["b"])
+          yield* store.insert(record("p1", alice), l)
+          yield* store.insert(record("p2", alice), l)
+          expect(keysOf(yield* store.insert(record("p3", alice), l))).toEqual(["p1"])
+        })
+      ))
+
     it.effect("concurrent inserts never overshoot a cap", () =>
       withStore((store) =>
         Effect.gen(function*() {

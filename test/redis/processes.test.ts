@@ -10,7 +10,7 @@ import * as readline from "node:readline"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { freshPrefix, startRedis } from "./server.js"
-import { keysOf, rawClient, sleep } from "./support.js"
+import { keysOf, rawClient, scoreOf, sleep } from "./support.js"
 
 const server = await startRedis()
 const raw = server === undefined ? undefined : rawClient(server.url)
@@ -191,7 +191,7 @@ describe.skipIf(server === undefined)("two processes sharing one Redis", () => {
     const late = await two.call("setData", { token: racing.token, name: "after", value: 1 })
     expect(late.error).toEqual({ _tag: "InvalidSession", reason: "Unknown" })
     expect(await raw!.exists(keys.record(racing.key))).toBe(0)
-    expect(await raw!.zscore(keys.principal("alice"), racing.key)).toBeNull()
+    expect(await scoreOf(raw!, keys.principal("alice"), racing.key)).toBeNull()
     expect(SessionToken.hash(racing.token)).toBe(racing.key)
   })
 

@@ -24,8 +24,18 @@ export const keysOf = (prefix: string) => ({
   principal: (id: string) => `{${prefix}}:p:${id}`,
   lruAnonymous: `{${prefix}}:lru:anonymous`,
   lruAuthenticated: `{${prefix}}:lru:authenticated`,
-  expiry: `{${prefix}}:exp`
+  expiry: `{${prefix}}:exp`,
+  sequence: `{${prefix}}:seq`
 })
+
+/** The score of a session in a set whose members are `<sequence>:<key>` (null when absent). */
+export const scoreOf = async (client: Redis, set: string, key: string): Promise<string | null> => {
+  const entries = await client.zrange(set, 0, -1, "WITHSCORES")
+  for (let i = 0; i < entries.length; i += 2) {
+    if (entries[i].slice(entries[i].indexOf(":") + 1) === key) return entries[i + 1]
+  }
+  return null
+}
 
 /** Runs `body` with a fresh Redis store (fresh prefix unless given). */
 export const withRedisStore = <A, E>(
