@@ -11,10 +11,13 @@
  * - `{prefix}:s:<key>`: one hash per session, `<key>` being the session key (SHA-256 of the token;
  *   tokens are never stored). Fields: `v` (format version), `pid`, `anon`, `p` (principal JSON),
  *   `c`, `u`, `e` (createdAt, lastUsedAt, expiresAt or `null`), and `d:<name>` per data value
- *   (JSON with sorted object keys, so conditional updates compare text). Data patches are applied
- *   field by field on the server, never as a write-back of a whole record.
+ *   (JSON with sorted object keys, so conditional updates compare text), `ml`, `mp` (its entries
+ *   in the sets below). Data patches are applied field by field on the server, never as a
+ *   write-back of a whole record.
  * - `{prefix}:lru:anonymous`, `{prefix}:lru:authenticated`: sorted sets by lastUsedAt (LRU
- *   eviction and the idle sweep; ties are broken by key).
+ *   eviction and the idle sweep). Entries are `<sequence>:<key>` (`{prefix}:seq` counts), so
+ *   sessions used in the same millisecond are ordered by order of use, exactly like the memory
+ *   store.
  * - `{prefix}:exp`: sorted set by expiresAt (the absolute-expiry sweep).
  * - `{prefix}:p:<principalId>`: one sorted set per authenticated principal, by lastUsedAt
  *   (`listByPrincipal`, per-principal caps).
@@ -25,7 +28,8 @@
  * `expiryGrace` past its `expiresAt`. Neither can delete a live record early as long as
  * `maxIdleTtl` exceeds the manager's longest idle limit; a record removed by a TTL is never
  * released, so keep the sweep running (it claims expired sessions long before). Index entries left
- * behind by a TTL are repaired lazily.
+ * behind by a TTL are repaired lazily: when the sweep, an eviction or a listing meets them (until
+ * then `count` includes them).
  *
  * A value under a session key that is not a record of this format (corrupt, or written by another
  * format version) is removed, logged, and seen as missing (the manager answers `InvalidSession`).
