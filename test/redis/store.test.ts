@@ -3,7 +3,7 @@
  * foreign and corrupt values, index entries left behind by a TTL, data encoding, options.
  */
 import { afterAll, describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Layer, Option } from "effect"
+import { ConfigProvider, Context, Effect, Layer, Option } from "effect"
 import type { Session } from "effect-session"
 import { SessionStore } from "effect-session"
 import * as RedisStore from "effect-session/SessionStore/Redis"
@@ -105,6 +105,28 @@ describe.skipIf(server === undefined)("Redis store", () => {
           expect(yield* store.count).toEqual({ anonymous: 0, authenticated: 0 })
         })))
   })
+
+  it.effect("two connections sweeping the same store never claim a record twice", () =>
+    Effect.gen(function*() {
+      const prefix = freshPrefix("claim")
+      const storeOn = Effect.map(Layer.build(RedisStore.layer({ url, prefix })), Context.get(SessionStore.SessionStore))
+      const [a, b] = yield* Effect.all([storeOn, storeOn])
+      yield* Effect.forEach(
+        Array.from({ length: 300 }, (_, i) => i),
+        (i) => a.insert(record(`k${i}`, i % 3 === 0 ? alice : anon, { lastUsedAt: i % 2 }), SessionStore.unlimited),
+        { concurrency: 16, discard: true }
+      )
+      const c = cutoff(2_000_000, { anonymous: 10, authenticated: 10 })
+      const batches = yield* Effect.all(
+        Array.from({ length: 12 }, (_, i) => (i % 2 === 0 ? a : b).claimExpired(c, 20)),
+        { concurrency: "unbounded" }
+      )
+      const rest = yield* b.claimExpired(c, 1000)
+      const keys = [...batches.flat(), ...rest].map((r) => r.key)
+      expect(keys).toHaveLength(300)
+      expect(new Set(keys).size).toBe(300)
+      expect(yield* a.count).toEqual({ anonymous: 0, authenticated: 0 })
+    }).pipe(Effect.scoped))
 
   describe("foreign and corrupt values: removed, logged, seen as missing", () => {
     const plant: Record<string, (key: string) => Promise<unknown>> = {
