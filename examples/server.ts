@@ -6,7 +6,8 @@
  *   PORT=8080 npx tsx examples/server.ts  # another port (HOST=0.0.0.0 to listen beyond loopback)
  *
  * Demo users: alice / alice and bob / bob. Sessions live in memory (SessionLive): restarting the
- * server logs everybody out.
+ * server logs everybody out. With REDIS_URL=redis://127.0.0.1:6379 they live in Redis instead,
+ * shared by every instance and surviving restarts.
  *
  * Only the public API is used, as an application would.
  */
@@ -14,6 +15,7 @@ import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse, UrlParam
 import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
 import { Clock, Config, Console, Effect, Layer, Option, Schema } from "effect"
 import { AuthManager, HttpSession, Session, SessionLive, SessionManager } from "effect-session"
+import * as RedisStore from "effect-session/SessionStore/Redis"
 import { createServer } from "node:http"
 
 // ---------------------------------------------------------------------------------------------
@@ -46,8 +48,17 @@ const AuthLive = AuthManager.layerMock({
 // secure: "auto" writes `Secure` only on requests that came over TLS, so the cookie works on
 // plain http://localhost. In production leave the default (`secure: true`) or use "auto" with
 // `trustProxy: true` behind a TLS-terminating proxy that sets X-Forwarded-Proto.
+// With REDIS_URL set, sessions live in Redis and every instance of the demo shares them (start two
+// on different ports: cookies ignore ports, so one login serves both); otherwise in memory.
+const ManagerLive = Layer.unwrapEffect(
+  Effect.map(Config.option(Config.redacted("REDIS_URL")), (url) =>
+    Option.isSome(url)
+      ? SessionManager.layer().pipe(Layer.provide(RedisStore.layerConfig()))
+      : SessionLive)
+)
+
 const SessionsLive = HttpSession.layer({ cookie: { secure: "auto" }, loginUrl: "/login?failed=1" }).pipe(
-  Layer.provideMerge(SessionLive),
+  Layer.provideMerge(ManagerLive),
   Layer.provideMerge(AuthLive)
 )
 
@@ -241,11 +252,12 @@ const ServerLive = Layer.unwrapEffect(
     const port = yield* Config.port("PORT").pipe(Config.withDefault(3000))
     const host = yield* Config.string("HOST").pipe(Config.withDefault("127.0.0.1"))
     const shown = host === "127.0.0.1" || host === "::1" ? "localhost" : host
+    const storeName = Option.isSome(yield* Config.option(Config.string("REDIS_URL"))) ? "Redis" : "memory"
     const announce = Layer.effectDiscard(Effect.flatMap(HttpServer.HttpServer, (server) =>
       Console.log(
         `effect-session demo listening on http://${shown}:${
           server.address._tag === "TcpAddress" ? server.address.port : port
-        } (users: alice/alice, bob/bob)`
+        } (users: alice/alice, bob/bob; sessions in ${storeName})`
       )))
     return HttpServer.serve(router).pipe(
       Layer.merge(announce),
