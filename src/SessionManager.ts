@@ -797,8 +797,9 @@ export const make = (options: Options = {}): Effect.Effect<
             expiresAt: expiresAtFrom(now),
             data: {}
           }
-          return store.insert(record, limits).pipe(
-            Effect.flatMap(releaseEvicted),
+          // Uninterruptible from the store call to the start of the evicted sessions' releases: an
+          // interruption in between would lose sessions the store already removed (as `claim` does).
+          return Effect.uninterruptible(Effect.flatMap(store.insert(record, limits), releaseEvicted)).pipe(
             Effect.as(withToken(record, token))
           )
         })
@@ -819,26 +820,34 @@ export const make = (options: Options = {}): Effect.Effect<
       cutoff: SessionStore.Cutoff
     ): Effect.Effect<Session.Session, InvalidSession | SessionStoreError | SessionLimitError> =>
       withFreshToken((token, newKey) =>
-        Effect.flatMap(store.rekey(key, { key: newKey, ...next(cutoff.now) }, limits, cutoff), (result) => {
-          switch (result._tag) {
-            case "Missing":
-              return unknown(key)
-            case "Expired":
-              return expire(result.record, expiryLimit(result.record, cutoff.now) ?? "Idle")
-            case "Rekeyed": {
-              const from = SessionToken.shortId(key)
-              const to = SessionToken.shortId(newKey)
-              const { previous, record } = result
-              const kindChanged = kindOf(previous) !== kindOf(record)
-              return Effect.all([
-                releaseEvicted(result.evicted),
-                kindChanged ? Effect.zipRight(activeDown[kindOf(previous)], activeUp[kindOf(record)]) : Effect.void,
-                publish({ _tag: "Rotated", from, to, principalId: record.principal.id }),
-                Effect.logDebug("session rotated").pipe(Effect.annotateLogs({ session: to, from }))
-              ], { discard: true }).pipe(Effect.as(withToken(record, token)))
+        Effect.flatMap(
+          // uninterruptible until the evicted sessions' releases have started (see openSession)
+          Effect.uninterruptible(
+            Effect.tap(
+              store.rekey(key, { key: newKey, ...next(cutoff.now) }, limits, cutoff),
+              (result) => result._tag === "Rekeyed" ? releaseEvicted(result.evicted) : Effect.void
+            )
+          ),
+          (result) => {
+            switch (result._tag) {
+              case "Missing":
+                return unknown(key)
+              case "Expired":
+                return expire(result.record, expiryLimit(result.record, cutoff.now) ?? "Idle")
+              case "Rekeyed": {
+                const from = SessionToken.shortId(key)
+                const to = SessionToken.shortId(newKey)
+                const { previous, record } = result
+                const kindChanged = kindOf(previous) !== kindOf(record)
+                return Effect.all([
+                  kindChanged ? Effect.zipRight(activeDown[kindOf(previous)], activeUp[kindOf(record)]) : Effect.void,
+                  publish({ _tag: "Rotated", from, to, principalId: record.principal.id }),
+                  Effect.logDebug("session rotated").pipe(Effect.annotateLogs({ session: to, from }))
+                ], { discard: true }).pipe(Effect.as(withToken(record, token)))
+              }
             }
           }
-        })
+        )
       )
 
     const validate = (
@@ -972,17 +981,27 @@ export const make = (options: Options = {}): Effect.Effect<
       Effect.gen(function*() {
         const outcomes: Array<ClaimOutcome> = []
         while (true) {
-          const batch = yield* store.claimExpired(cutoff, settings.sweepBatchSize)
-          const dones = yield* Effect.forEach(batch, (record) => {
-            const limit = expiryLimit(record, cutoff.now)
-            if (limit !== undefined) bury(record.key, limit, record.lastUsedAt)
-            return Effect.zipRight(
-              limit === undefined ? Effect.void : expiredBy[limit],
-              startRelease(record, reason(record))
-            )
-          })
-          for (const done of dones) outcomes.push({ mine: true, failure: yield* Deferred.await(done) })
-          if (batch.length < settings.sweepBatchSize) break
+          // uninterruptible from the claim to the start of the releases: an interrupted sweep (at
+          // shutdown) must not lose the sessions it has just removed from the store
+          const dones = yield* Effect.uninterruptible(
+            Effect.flatMap(store.claimExpired(cutoff, settings.sweepBatchSize), (batch) =>
+              Effect.forEach(batch, (record) => {
+                const limit = expiryLimit(record, cutoff.now)
+                if (limit !== undefined) {
+                  bury(record.key, limit, record.lastUsedAt)
+                }
+                return Effect.zipRight(
+                  limit === undefined ? Effect.void : expiredBy[limit],
+                  startRelease(record, reason(record))
+                )
+              }))
+          )
+          for (const done of dones) {
+            outcomes.push({ mine: true, failure: yield* Deferred.await(done) })
+          }
+          if (dones.length < settings.sweepBatchSize) {
+            break
+          }
           yield* Effect.yieldNow()
         }
         return report(outcomes)
@@ -990,7 +1009,8 @@ export const make = (options: Options = {}): Effect.Effect<
 
     const cleanSessions: Service["cleanSessions"] = Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
-      const result = yield* sweep(cutoffAt(now), () => "Expired")
+      const result = yield* sweep(cutoffAt(now), () =>
+        "Expired")
       const count = yield* store.count
       return { ...result, remaining: count.anonymous + count.authenticated }
     }).pipe(Effect.withSpan("SessionManager.cleanSessions"))
@@ -1001,9 +1021,13 @@ export const make = (options: Options = {}): Effect.Effect<
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         const stored = yield* store.get(key)
-        if (Option.isNone(stored)) return yield* unknown(key)
+        if (Option.isNone(stored)) {
+          return yield* unknown(key)
+        }
         const limit = expiryLimit(stored.value, now)
-        if (limit !== undefined) return yield* expire(stored.value, limit)
+        if (limit !== undefined) {
+          return yield* expire(stored.value, limit)
+        }
         return stored.value
       })
 
@@ -1076,7 +1100,9 @@ export const make = (options: Options = {}): Effect.Effect<
           yield* sweep(all, () =>
             "Shutdown")
         }
-      }).pipe(Effect.catchAllCause((cause) => Effect.logError("session shutdown incomplete", cause)))
+      }).pipe(Effect.catchAllCause((cause) =>
+        Effect.logError("session shutdown incomplete", cause)
+      ))
     )
 
     if (Option.isSome(settings.sweepInterval)) {
