@@ -78,7 +78,7 @@ export const captureLogs = () => {
  * Yields until `done` holds (checked after each yield), at most `max` times: lets daemon fibers
  * (releases of evicted sessions) finish without depending on time.
  */
-export const settle = <R>(done: Effect.Effect<boolean, never, R>, max = 2000): Effect.Effect<void, never, R> =>
+export const settle = <E, R>(done: Effect.Effect<boolean, E, R>, max = 2000): Effect.Effect<void, E, R> =>
   Effect.gen(function*() {
     for (let i = 0; i < max; i++) {
       if (yield* done) return
