@@ -6,6 +6,7 @@
  *   npm run bench -- --smoke      seconds, tiny sizes, no timing assertions (CI)
  *   npm run bench -- --only http,redis      a subset: inprocess, heap, sweep, http, redis
  *   npm run bench -- --publish    also copy the charts to bench/charts/ (embedded in BENCHMARKS.md)
+ *   npm run bench -- --diagnostics     diagnostic HTTP variants of ours and bare (always on with --full)
  *
  * Every case measures ours and the peers in the same run and reports ratios; absolute numbers
  * are noise on a shared machine. Results: bench/results/<mode>-<time>.{json,md} and
@@ -77,6 +78,8 @@ const meta = {
   mode,
   date: startedAt.toISOString(),
   commit: git("rev-parse", "--short", "HEAD"),
+  /** Files of src/ with uncommitted changes when the run started (the run measures them as they were). */
+  srcChanges: git("status", "--porcelain", "--", "src").split("\n").filter((line) => line.trim() !== "").length,
   node: process.version,
   machine: `${cpus()[0]?.model ?? "?"}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${arch()}`,
   loadavg: readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" "),
@@ -122,24 +125,51 @@ interface Results {
 
 const results: Results = { inprocess: [], anatomy: [], heap: [], sweep: [], http: [], redis: [], notes: [] }
 
+/** Runs one case; a case that fails is reported in the notes and the others still run. */
+const attempt = async (name: string, f: () => Promise<void>) => {
+  if (!only.has(name)) return
+  try {
+    await f()
+  } catch (error) {
+    const message = error instanceof Error ? error.message.split("\n").slice(0, 3).join(" ") : String(error)
+    log(`${name} FAILED: ${message}`)
+    results.notes.push(`case ${name} failed: ${message}`)
+    failed.push(name)
+  }
+}
+const failed: Array<string> = []
+
 const run = async () => {
   log(`mode ${mode}, cases ${[...only].join(", ")}, pinned ${meta.pinned}, load ${meta.loadavg}`)
   if (!meta.pinned) results.notes.push("taskset or a second core missing: processes were not pinned")
-  if (only.has("inprocess")) results.inprocess = await runInprocess(config, mode, log)
-  if (only.has("anatomy")) results.anatomy = await runAnatomy(config, log)
-  if (only.has("heap")) results.heap = await runHeap(config, log)
-  if (only.has("sweep")) results.sweep = await runSweep(config, log)
-  if (only.has("http")) {
-    results.http = await runHttp(config, log)
+  await attempt("inprocess", async () => {
+    results.inprocess = await runInprocess(config, mode, log)
+  })
+  await attempt("anatomy", async () => {
+    results.anatomy = await runAnatomy(config, log)
+  })
+  await attempt("heap", async () => {
+    results.heap = await runHeap(config, log)
+  })
+  await attempt("sweep", async () => {
+    results.sweep = await runSweep(config, log)
+  })
+  await attempt("http", async () => {
+    results.http = await runHttp(config, mode === "full" || argv.includes("--diagnostics"), log)
     for (const row of results.http) {
       if (row.skipped !== undefined) results.notes.push(`http ${row.server}: ${row.skipped}`)
     }
-  }
-  if (only.has("redis")) {
+  })
+  await attempt("redis", async () => {
     const redis = await runRedis(config, mode === "full" ? 2 : 1, log)
     results.redis = redis.rows
     if (redis.skipped !== undefined) results.notes.push(`redis: ${redis.skipped}`)
-  }
+    for (const row of redis.rows) {
+      if (row.errors > 0) {
+        results.notes.push(`redis ${row.store}, ${row.inflight} in flight: ${row.errors} operations failed`)
+      }
+    }
+  })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -524,7 +554,9 @@ const markdown = (goals: ReadonlyArray<Target>): string =>
   [
     `## effect-session benchmarks: ${mode} run, ${meta.date}`,
     "",
-    `Commit ${meta.commit}; node ${meta.node}; ${meta.machine}; load average at start ${meta.loadavg}; pinned: ${meta.pinned}.`,
+    `Commit ${meta.commit}${
+      meta.srcChanges > 0 ? ` (plus uncommitted changes in ${meta.srcChanges} files of src/)` : ""
+    }; node ${meta.node}; ${meta.machine}; load average at start ${meta.loadavg}; pinned: ${meta.pinned}.`,
     "",
     "Versions: " + Object.entries(meta.versions).map(([k, v]) => `${k} ${v}`).join(", ") + ".",
     "",
@@ -571,6 +603,11 @@ const main = async () => {
   }
   process.stdout.write(md + "\n")
   log(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s; results in ${resultsDir}`)
+  // a case that could not run is a failure (CI runs --smoke for this); slow numbers are not
+  if (failed.length > 0) {
+    log(`failed cases: ${failed.join(", ")}`)
+    process.exit(1)
+  }
 }
 
 main().catch((error) => {

@@ -9,7 +9,6 @@
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as Redacted from "effect/Redacted"
 import type * as Session from "../../../src/Session.js"
@@ -17,7 +16,18 @@ import { InvalidSession, SessionCloseError } from "../../../src/SessionError.js"
 import type * as SessionStore from "../../../src/SessionStore.js"
 import * as SessionToken from "../../../src/SessionToken.js"
 import { argNumber } from "../lib/env.js"
-import { anonymous, fill, IDLE_MS, makeOurs, mint, recordOf, request, visit } from "../lib/fixtures.js"
+import {
+  anonymous,
+  benchAuthValidating,
+  fill,
+  IDLE_MS,
+  makeOurs,
+  managerOptions,
+  mint,
+  recordOf,
+  request,
+  visit
+} from "../lib/fixtures.js"
 import { type Batch, measure } from "../lib/measure.js"
 
 const argv = process.argv.slice(2)
@@ -56,7 +66,7 @@ const main = async () => {
     readonly gen: boolean
   }
   // the replica of getSession (SessionManager.ts, as of this benchmark): format check, hash, clock,
-  // store.touch, token attached, validateSession guarded by a timeout, a span annotated with the id
+  // store.touch, token attached, validateSession (guarded or not), a span annotated with the id
   const replica = (variant: Variant) => (token: string) => {
     if (!SessionToken.isWellFormed(token)) return Effect.fail(new InvalidSession({ reason: "Malformed" }))
     const key = SessionToken.hash(token)
@@ -69,17 +79,16 @@ const main = async () => {
             ? Effect.succeed({ ...result.record, token: Redacted.make(token) } as Session.Session)
             : Effect.fail(new InvalidSession({ reason: "Unknown", sessionId }))
       )
-    // without the timeout: what a fast path for an auth answer that is already there (an `Exit`,
-    // as `Effect.succeed` is) would run
-    const validate = (session: Session.Session) => {
-      const effect = validateSession(request, session)
-      return variant.timeout || !Exit.isExit(effect)
-        ? effect.pipe(
+    // guarded as SessionManager guards an auth manager's own validateSession (disconnect + timeout
+    // + defects to failures); not guarded: what its fast path for the default validateSession runs
+    const validate = (session: Session.Session) =>
+      variant.timeout
+        ? Effect.suspend(() => validateSession(request, session)).pipe(
+          Effect.disconnect,
           Effect.timeoutFail({ duration: "10 seconds", onTimeout: () => new Error("timeout") }),
           Effect.catchAllDefect((cause) => Effect.fail(new InvalidSession({ reason: "Rejected", cause })))
         )
-        : effect
-    }
+        : Effect.succeed(session)
     const body = variant.gen
       ? Effect.gen(function*() {
         const at = yield* Clock.currentTimeMillis
@@ -107,6 +116,17 @@ const main = async () => {
 
   const g = "getSession"
   await run(g, "real SessionManager.getSession", inFiber((i) => manager.getSession(request, token(i))))
+  // the same store contents behind a manager whose auth manager has its own validateSession
+  const validating = await makeOurs(managerOptions, benchAuthValidating)
+  fill(
+    validating.store,
+    keys.map((key, i) => recordOf(key, anonymous, now - 600_000 + Math.floor((i * 600_000) / size)))
+  )
+  await run(
+    g,
+    "real getSession, auth manager with its own validateSession (guarded by authTimeout)",
+    inFiber((i) => validating.manager.getSession(request, token(i)))
+  )
   // refused tokens (what a client with a stale cookie, or a scanner, costs): each builds an InvalidSession
   const unknownTokens = mint(size + 1000).tokens.slice(size)
   await run(
@@ -130,9 +150,9 @@ const main = async () => {
     inFiber(() => Effect.sync(() => new InvalidSession({ reason: "Unknown", sessionId: "abcdefghijkl" }, true)))
   )
   const replicaAll = replica(all)
-  await run(g, "replica (same pieces)", inFiber((i) => replicaAll(token(i))))
+  await run(g, "replica, validateSession under a timeout (same pieces)", inFiber((i) => replicaAll(token(i))))
   const noTimeout = replica({ ...all, timeout: false })
-  await run(g, "replica without the validateSession timeout", inFiber((i) => noTimeout(token(i))))
+  await run(g, "replica, validateSession not guarded", inFiber((i) => noTimeout(token(i))))
   const noStack = replica({ ...all, stackTrace: false })
   await run(g, "replica, span without stack capture", inFiber((i) => noStack(token(i))))
   const noSpan = replica({ ...all, span: false })

@@ -13,25 +13,33 @@ import { cpuMicros, freePort, nodeCommand, pool, runJson, stop, waitFor } from "
 export interface ServerSpec {
   readonly name: string
   readonly label: string
+  /** Diagnostic variants of ours and of the bare server (run with `--full` or `--diagnostics`). */
+  readonly diagnostic?: boolean
   /** Why it is skipped, if it is. */
   readonly missing?: string
 }
 
 /** The servers, in table order. `ours` plugs in through `src/http/servers/ours.ts`. */
-export const servers = (): Array<ServerSpec> => {
+export const servers = (diagnostics: boolean): Array<ServerSpec> => {
   const oursFile = join(benchDir, "src/http/servers/ours.ts")
-  return [
+  const missing = hasHttpSession() && existsSync(oursFile) ? {} : { missing: "src/HttpSession.ts has not landed" }
+  const all: Array<ServerSpec> = [
     { name: "bare-effect", label: "bare @effect/platform-node (no session)" },
     { name: "node-map", label: "node:http + Map session" },
     { name: "express", label: "express + express-session" },
     { name: "fastify", label: "fastify + @fastify/session" },
     { name: "naive-ref", label: "naive Ref<HashMap> middleware (@effect/platform)" },
+    { name: "ours", label: "OURS: HttpSession.middleware (@effect/platform)", ...missing },
+    { name: "ours-read", label: "diagnostic: OURS, handler only reads the session", diagnostic: true, ...missing },
     {
-      name: "ours",
-      label: "OURS: HttpSession.middleware (@effect/platform)",
-      ...(hasHttpSession() && existsSync(oursFile) ? {} : { missing: "src/HttpSession.ts has not landed" })
-    }
+      name: "ours-manager",
+      label: "diagnostic: OURS without HttpSession (hand-written middleware on SessionManager)",
+      diagnostic: true
+    },
+    { name: "bare-effect-untraced", label: "diagnostic: bare, tracer disabled", diagnostic: true },
+    { name: "ours-untraced", label: "diagnostic: OURS, tracer disabled", diagnostic: true, ...missing }
   ]
+  return all.filter((spec) => diagnostics || spec.diagnostic !== true)
 }
 
 export interface LoadResult {
@@ -91,7 +99,7 @@ const startServer = async (spec: ServerSpec): Promise<Running> => {
   if (spec.name !== "bare-effect") {
     const a = await get(port, running.cookie)
     const b = await get(port, running.cookie)
-    if (running.cookie === "" || Number(b.body) !== Number(a.body) + 1) {
+    if (running.cookie === "" || Number.parseInt(b.body) !== Number.parseInt(a.body) + 1) {
       await stop(child)
       throw new Error(`${spec.name}: the session cookie does not keep the session (${a.body} then ${b.body})`)
     }
@@ -115,8 +123,12 @@ const load = (running: Running, seconds: number, connections: number, timeoutMs:
     { core: 1, timeoutMs }
   )
 
-export const runHttp = async (sizes: Sizes, log: (line: string) => void): Promise<Array<HttpRow>> => {
-  const specs = servers()
+export const runHttp = async (
+  sizes: Sizes,
+  diagnostics: boolean,
+  log: (line: string) => void
+): Promise<Array<HttpRow>> => {
+  const specs = servers(diagnostics)
   const running: Array<Running> = []
   const reps = new Map<string, Array<LoadResult & { cpuMicrosPerRequest: number }>>()
   const { connections, repetitions, seconds, warmupSeconds } = sizes.http

@@ -44,6 +44,8 @@ const { keys, tokens } = mint(count)
 export interface Throughput {
   readonly inflight: number
   readonly ops: number
+  /** Operations that failed (e.g. a store timeout under load): counted, not retried. */
+  readonly errors: number
   readonly opsPerSec: number
   readonly microsPerOp: number
 }
@@ -55,13 +57,22 @@ const drive = async (op: (i: number) => Promise<unknown>): Promise<Array<Through
   return results
 }
 
+const MAX_ERRORS = 1_000
+
 const driveAt = async (inflight: number, op: (i: number) => Promise<unknown>): Promise<Throughput> => {
   let next = 0
+  let errors = 0
+  let firstError: unknown
   const loop = async (until: number) => {
     let done = 0
     while (performance.now() < until) {
-      await op(next++ % count)
-      done++
+      try {
+        await op(next++ % count)
+        done++
+      } catch (error) {
+        firstError ??= error
+        if (++errors > MAX_ERRORS) throw firstError
+      }
     }
     return done
   }
@@ -73,7 +84,8 @@ const driveAt = async (inflight: number, op: (i: number) => Promise<unknown>): P
   const started = performance.now()
   const done = (await loops(seconds * 1000)).reduce((a, b) => a + b, 0)
   const elapsed = (performance.now() - started) / 1000
-  return { inflight, ops: done, opsPerSec: done / elapsed, microsPerOp: (elapsed * 1e6) / done }
+  if (errors > 0) console.error(`${storeName}, ${inflight} in flight: ${errors} failed operations, first:`, firstError)
+  return { inflight, ops: done, errors, opsPerSec: done / elapsed, microsPerOp: (elapsed * 1e6) / done }
 }
 
 const ours = async (touchOnly: boolean) => {

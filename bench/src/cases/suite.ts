@@ -37,6 +37,8 @@ export interface SweepRow {
 export interface RedisRow {
   readonly store: string
   readonly inflight: number
+  /** Failed operations (store timeouts under load), over all repetitions. */
+  readonly errors: number
   /** Best repetition. */
   readonly opsPerSec: number
   readonly microsPerOp: number
@@ -207,13 +209,14 @@ export const runRedis = async (
   }
   const stores = redisStores()
   const redis = await startRedis()
-  const results = new Map<string, Array<{ inflight: number; opsPerSec: number; microsPerOp: number }>>()
+  type Out = { inflight: number; opsPerSec: number; microsPerOp: number; errors: number }
+  const results = new Map<string, Array<Out>>()
   try {
     for (let rep = 0; rep < repetitions; rep++) {
       const order = rep % 2 === 0 ? stores : [...stores].reverse()
       const outs = await pool(
         order.map((store) => async () => {
-          const out = await runJson<{ results: Array<{ inflight: number; opsPerSec: number; microsPerOp: number }> }>(
+          const out = await runJson<{ results: Array<Out> }>(
             "src/cases/redis-child.ts",
             [
               "--store",
@@ -249,7 +252,12 @@ export const runRedis = async (
       const reps = (results.get(store) ?? []).filter((r) => r.inflight === inflight)
       if (reps.length === 0) continue
       const best = reps.reduce((a, b) => (b.opsPerSec > a.opsPerSec ? b : a))
-      rows.push({ store, ...best, repetitions: reps.map((r) => r.opsPerSec) })
+      rows.push({
+        store,
+        ...best,
+        errors: reps.reduce((sum, r) => sum + r.errors, 0),
+        repetitions: reps.map((r) => r.opsPerSec)
+      })
     }
   }
   return hasRedisStore() ? { rows } : { rows, skipped: "src/SessionStore/Redis.ts has not landed: peers only" }

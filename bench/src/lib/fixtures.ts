@@ -113,11 +113,23 @@ export interface Ours {
   readonly dispose: () => Promise<void>
 }
 
+/**
+ * The same, with a `validateSession` of its own that accepts every session (as an application
+ * checking something per request would have): the manager then guards it with `authTimeout`.
+ */
+export const benchAuthValidating = AuthManager.layer({
+  authenticate: () => Effect.succeed(anonymous),
+  validateSession: (_request, session) => Effect.succeed(session)
+})
+
 /** Our manager on the memory store (the default CSPRNG token generator), plus its store. */
-export const makeOurs = async (options: SessionManager.Options = managerOptions): Promise<Ours> => {
+export const makeOurs = async (
+  options: SessionManager.Options = managerOptions,
+  auth: Layer.Layer<AuthManager.AuthManager> = benchAuth
+): Promise<Ours> => {
   const layer = SessionManager.layer(options).pipe(
     Layer.provideMerge(SessionStore.layerMemory),
-    Layer.provide(benchAuth),
+    Layer.provide(auth),
     Layer.orDie
   )
   const runtime = ManagedRuntime.make(layer)

@@ -36,6 +36,12 @@ const areaOf = (frame: CallFrame): string => {
   const { functionName, url } = frame
   if (functionName === "(garbage collector)") return "GC"
   if (functionName === "(idle)" || functionName === "(program)") return "idle/program"
+  if (
+    url.includes("internal/modules") || url.includes("/node_modules/tsx/") || url.includes("/node_modules/esbuild/")
+  ) {
+    return "module loading (startup, tsx)"
+  }
+  if (url.includes("internal/source_map")) return "source maps (enabled by tsx)"
   if (url.includes("/node_modules/effect/")) return "effect runtime"
   if (url.includes("/node_modules/@effect/")) return "@effect/platform"
   if (url.includes("/src/") && !url.includes("node_modules") && !url.includes("/bench/")) return "effect-session (src/)"
