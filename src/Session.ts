@@ -215,10 +215,12 @@ export const get = <A, I extends Json>(
  * @since 0.1.0
  * @category accessors
  */
-export const decode = <A, I extends Json>(key: DataKey<A, I>, value: unknown): Effect.Effect<A, SessionDataError> =>
-  Schema.decodeUnknown(key.schema)(value).pipe(
+export const decode = <A, I extends Json>(key: DataKey<A, I>, value: unknown): Effect.Effect<A, SessionDataError> => {
+  if (exceedsDepth(value)) return Effect.fail(new SessionDataError({ key: key.name, reason: "Decode" }))
+  return Schema.decodeUnknown(key.schema)(value).pipe(
     Effect.mapError((cause) => new SessionDataError({ key: key.name, reason: "Decode", cause }))
   )
+}
 
 /**
  * Encodes a value with a data key's schema into a fresh, plain JSON value (deep-copied, so later
@@ -236,8 +238,9 @@ export const decode = <A, I extends Json>(key: DataKey<A, I>, value: unknown): E
  * @since 0.1.0
  * @category accessors
  */
-export const encode = <A, I extends Json>(key: DataKey<A, I>, value: A): Effect.Effect<Json, SessionDataError> =>
-  Schema.encode(key.schema)(value).pipe(
+export const encode = <A, I extends Json>(key: DataKey<A, I>, value: A): Effect.Effect<Json, SessionDataError> => {
+  if (exceedsDepth(value)) return Effect.fail(new SessionDataError({ key: key.name, reason: "NotJson" }))
+  return Schema.encode(key.schema)(value).pipe(
     Effect.mapError((cause) => new SessionDataError({ key: key.name, reason: "Encode", cause })),
     Effect.flatMap((encoded) => {
       const json = toJson(encoded, 0)
@@ -246,9 +249,63 @@ export const encode = <A, I extends Json>(key: DataKey<A, I>, value: A): Effect.
         : Effect.succeed(json)
     })
   )
+}
 
 const notJson: unique symbol = Symbol("notJson")
 const MAX_DEPTH = 64
+
+// The arrays and plain objects directly inside a value: what JSON nests.
+const nestedIn = (value: object): ReadonlyArray<object> => {
+  const proto = Object.getPrototypeOf(value)
+  const items: ReadonlyArray<unknown> = Array.isArray(value)
+    ? value
+    : proto === Object.prototype || proto === null
+    ? Object.values(value)
+    : []
+  return items.filter((item): item is object => typeof item === "object" && item !== null)
+}
+
+// Whether a value nests arrays or plain objects MAX_DEPTH deep or more, or in a cycle. Checked before
+// a schema sees the value: schemas encode and decode recursively, and a hostile depth (10 KB of
+// nested brackets in a JSON body) or a cycle overflows the stack, a RangeError that escapes the
+// fiber. Iterative, and linear: a shared object is walked once (its height is remembered).
+const exceedsDepth = (value: unknown): boolean => {
+  if (typeof value !== "object" || value === null) return false
+  const heights = new Map<object, number>()
+  const onPath = new Set<object>()
+  const frames: Array<
+    { readonly node: object; readonly children: ReadonlyArray<object>; next: number; height: number }
+  > = []
+  const enter = (node: object): boolean => {
+    if (frames.length >= MAX_DEPTH || onPath.has(node)) return true
+    onPath.add(node)
+    frames.push({ node, children: nestedIn(node), next: 0, height: 1 })
+    return false
+  }
+  if (enter(value)) return true
+  while (frames.length > 0) {
+    const frame = frames[frames.length - 1]
+    if (frame.next < frame.children.length) {
+      const child = frame.children[frame.next++]
+      const known = heights.get(child)
+      if (known === undefined) {
+        if (enter(child)) return true
+      } else {
+        if (frames.length + known > MAX_DEPTH) return true
+        frame.height = Math.max(frame.height, known + 1)
+      }
+      continue
+    }
+    frames.pop()
+    onPath.delete(frame.node)
+    heights.set(frame.node, frame.height)
+    if (frames.length > 0) {
+      const parent = frames[frames.length - 1]
+      parent.height = Math.max(parent.height, frame.height + 1)
+    }
+  }
+  return false
+}
 
 // A strict deep copy: only finite numbers, strings, booleans, null, arrays and plain objects.
 const toJson = (value: unknown, depth: number): Json | typeof notJson => {
