@@ -660,7 +660,6 @@ export const make = (options: Options = {}): Effect.Effect<
       Effect.suspend(() => {
         const done = Deferred.unsafeMake<ReleaseOutcome>(FiberId.none)
         releasing.set(record.key, done)
-        const lost = new SessionCloseError({ sessionId: SessionToken.shortId(record.key), reason: "Defect" })
         // Forked from the caller's uninterruptible claim: make the release interruptible again, or
         // its timeout could never cut a hanging one. Nothing else can interrupt a daemon.
         return Effect.interruptible(runRelease(record, reason)).pipe(
@@ -669,7 +668,14 @@ export const make = (options: Options = {}): Effect.Effect<
           ),
           Effect.ensuring(Effect.suspend(() => {
             if (releasing.get(record.key) === done) releasing.delete(record.key)
-            return Deferred.succeed(done, lost)
+            // built only when the release was lost (interrupted): a Schema error costs ~50 µs
+            return Effect.flatMap(Deferred.isDone(done), (isDone) =>
+              isDone
+                ? Effect.void
+                : Deferred.succeed(
+                  done,
+                  new SessionCloseError({ sessionId: SessionToken.shortId(record.key), reason: "Defect" })
+                ))
           })),
           Effect.forkDaemon,
           Effect.as(done)
