@@ -7,6 +7,7 @@
  *   npm run bench -- --only http,redis      a subset: inprocess, heap, sweep, http, redis
  *   npm run bench -- --publish    also copy the charts to bench/charts/ (embedded in BENCHMARKS.md)
  *   npm run bench -- --diagnostics     diagnostic HTTP variants of ours and bare (always on with --full)
+ *   npm run bench -- --full --only http --merge    re-run one case, keep the others of latest-full.json
  *
  * Every case measures ours and the peers in the same run and reports ratios; absolute numbers
  * are noise on a shared machine. Results: bench/results/<mode>-<time>.{json,md} and
@@ -48,6 +49,8 @@ const argv = process.argv.slice(2)
 const mode: Mode = argv.includes("--full") ? "full" : argv.includes("--smoke") ? "smoke" : "quick"
 const only = new Set((argValue(argv, "only") ?? "inprocess,anatomy,heap,sweep,http,redis").split(","))
 const publish = argv.includes("--publish")
+// keep the other cases of the latest run of this mode (to re-run one case)
+const merge = argv.includes("--merge")
 const config = sizes[mode]
 const startedAt = new Date()
 const t0 = performance.now()
@@ -350,17 +353,20 @@ const inprocessTables = (): string => {
   const breakdowns = breakdownSizes.map((size) => {
     const full = findGet("ours", size)
     const rows = results.inprocess.filter((r) => r.size === size && r.store === "ours" && r.op.startsWith("breakdown"))
-    return `Where one getSession goes @ ${count(size)} (each piece alone, same process):\n\n` + table(
-      ["piece", "µs/op", "share of getSession"],
-      [
-        ["getSession (fiber)", num(us(full?.nsPerOp)), "100%"],
-        ...rows.map((r) => [
-          r.op.replace("breakdown: ", ""),
-          num(us(r.nsPerOp)),
-          full ? `${((100 * r.nsPerOp) / full.nsPerOp).toFixed(0)}%` : "–"
-        ])
-      ]
-    )
+    return `Pieces of getSession, each timed alone @ ${
+      count(size)
+    } (for scale; the ablation in 1b is the attribution):\n\n` +
+      table(
+        ["piece", "µs/op", "× getSession"],
+        [
+          ["getSession (fiber)", num(us(full?.nsPerOp)), "1.00x"],
+          ...rows.map((r) => [
+            r.op.replace("breakdown: ", ""),
+            num(us(r.nsPerOp)),
+            full ? ratio(r.nsPerOp / full.nsPerOp) : "–"
+          ])
+        ]
+      )
   })
   return [
     "### 1. In-process operations",
@@ -582,8 +588,27 @@ const markdown = (goals: ReadonlyArray<Target>): string =>
     ""
   ].join("\n")
 
+const mergeLatest = () => {
+  const file = join(resultsDir, `latest-${mode}.json`)
+  const previous = JSON.parse(readFileSync(file, "utf8")) as Partial<Results> & { meta?: typeof meta }
+  const cases = ["inprocess", "anatomy", "heap", "sweep", "http", "redis"] as const
+  for (const name of cases) {
+    if (!only.has(name) && Array.isArray(previous[name])) (results[name] as Array<unknown>) = previous[name]!
+  }
+  const kept = cases.filter((name) => !only.has(name))
+  results.notes.push(
+    `cases ${kept.join(", ")} are from the run of ${previous.meta?.date ?? "?"} (commit ${
+      previous.meta?.commit ?? "?"
+    })`
+  )
+  for (const note of (previous as { notes?: Array<string> }).notes ?? []) {
+    if (!note.startsWith("case ") && !note.startsWith("cases ")) results.notes.push(note)
+  }
+}
+
 const main = async () => {
   await run()
+  if (merge) mergeLatest()
   const goals = targets()
   const md = markdown(goals)
   mkdirSync(resultsDir, { recursive: true })

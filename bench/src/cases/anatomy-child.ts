@@ -11,6 +11,7 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as FiberId from "effect/FiberId"
 import * as Redacted from "effect/Redacted"
+import { hash } from "node:crypto"
 import type * as Session from "../../../src/Session.js"
 import { InvalidSession, SessionCloseError } from "../../../src/SessionError.js"
 import type * as SessionStore from "../../../src/SessionStore.js"
@@ -167,6 +168,14 @@ const main = async () => {
         for (let i = start; i < start + count; i++) yield* manager.getSession(request, token(i))
       }).pipe(Effect.withTracerEnabled(false))
     ))
+
+  // the token hash: SessionToken.hash (createHash) against the one-shot crypto.hash (Node >= 20.12)
+  await run(g, "SessionToken.hash (createHash(...).update().digest())", (start, n) => {
+    for (let i = start; i < start + n; i++) SessionToken.hash(token(i))
+  })
+  await run(g, "crypto.hash(\"sha256\", token, \"base64url\") (one-shot)", (start, n) => {
+    for (let i = start; i < start + n; i++) hash("sha256", token(i), "base64url")
+  })
 
   // the pieces the sweep runs for every expired session (SessionManager.startRelease / runRelease)
   const s = "sweep, per expired session"

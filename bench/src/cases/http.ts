@@ -15,6 +15,8 @@ export interface ServerSpec {
   readonly label: string
   /** Diagnostic variants of ours and of the bare server (run with `--full` or `--diagnostics`). */
   readonly diagnostic?: boolean
+  /** A server without sessions (no cookie to carry). */
+  readonly sessionless?: boolean
   /** Why it is skipped, if it is. */
   readonly missing?: string
 }
@@ -24,7 +26,7 @@ export const servers = (diagnostics: boolean): Array<ServerSpec> => {
   const oursFile = join(benchDir, "src/http/servers/ours.ts")
   const missing = hasHttpSession() && existsSync(oursFile) ? {} : { missing: "src/HttpSession.ts has not landed" }
   const all: Array<ServerSpec> = [
-    { name: "bare-effect", label: "bare @effect/platform-node (no session)" },
+    { name: "bare-effect", label: "bare @effect/platform-node (no session)", sessionless: true },
     { name: "node-map", label: "node:http + Map session" },
     { name: "express", label: "express + express-session" },
     { name: "fastify", label: "fastify + @fastify/session" },
@@ -36,7 +38,7 @@ export const servers = (diagnostics: boolean): Array<ServerSpec> => {
       label: "diagnostic: OURS without HttpSession (hand-written middleware on SessionManager)",
       diagnostic: true
     },
-    { name: "bare-effect-untraced", label: "diagnostic: bare, tracer disabled", diagnostic: true },
+    { name: "bare-effect-untraced", label: "diagnostic: bare, tracer disabled", diagnostic: true, sessionless: true },
     { name: "ours-untraced", label: "diagnostic: OURS, tracer disabled", diagnostic: true, ...missing }
   ]
   return all.filter((spec) => diagnostics || spec.diagnostic !== true)
@@ -96,7 +98,7 @@ const startServer = async (spec: ServerSpec): Promise<Running> => {
   // the session every load request carries: the one the first request opened
   const first = await get(port, "")
   running.cookie = first.setCookie?.split(";")[0] ?? ""
-  if (spec.name !== "bare-effect") {
+  if (spec.sessionless !== true) {
     const a = await get(port, running.cookie)
     const b = await get(port, running.cookie)
     if (running.cookie === "" || Number.parseInt(b.body) !== Number.parseInt(a.body) + 1) {
