@@ -15,6 +15,7 @@
  * @since 0.1.0
  */
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
@@ -159,7 +160,7 @@ export const defaults = {
   onLimit: "evictLeastRecentlyUsed"
 } as const satisfies Options
 
-const invalid = (option: string, reason: string) => Either.left(new SessionConfigError({ option, reason }))
+const invalid = (option: string, reason: string) => Either.left(new SessionConfigError({ option, reason }, true))
 
 const decodeLimit = (
   option: string,
@@ -546,6 +547,32 @@ interface ClaimOutcome {
 const notMine: ClaimOutcome = { mine: false, failure: undefined }
 
 const MAX_TOKEN_ATTEMPTS = 3
+
+// Spans only when a tracer is installed (e.g. OpenTelemetry): Effect's built-in tracer exports
+// nothing, yet each span captures a stack trace and costs more than the whole session lookup.
+const builtInTracer = Effect.runSync(Effect.tracer)
+
+// Builds an effect from user code: one that throws instead of returning an effect is a defect.
+const build = <A, E>(effect: () => Effect.Effect<A, E>): Effect.Effect<A, E> => {
+  try {
+    return effect()
+  } catch (defect) {
+    return Effect.die(defect)
+  }
+}
+const traced = (name: string, sessionId?: string) => <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Effect.tracerWith((tracer) =>
+    tracer === builtInTracer
+      ? self
+      : Effect.withSpan(self, name, sessionId === undefined ? {} : { attributes: { "session.id": sessionId } })
+  )
+
+// Yields to the event loop (a macrotask), so that long work never holds it; unlike a sleep, it
+// does not depend on the Clock, so it also proceeds under TestClock.
+const yieldToEventLoop: Effect.Effect<void> = Effect.async<void>((resume) => {
+  const handle = setImmediate(() => resume(Effect.void))
+  return Effect.sync(() => clearImmediate(handle))
+})
 const MAX_UPDATE_ATTEMPTS = 16
 const RELEASE_CONCURRENCY = 16
 const TOMBSTONE_CAP = 10_000
@@ -605,52 +632,76 @@ export const make = (options: Options = {}): Effect.Effect<
     // including an exception thrown while building its effect (hence the thunk). `disconnect`: the
     // caller is answered at the deadline even if the call ignores interruption; the call is then
     // interrupted in the background and its late answer discarded.
-    const guarded = <A, E>(operation: AuthManagerError["operation"], effect: () => Effect.Effect<A, E>) =>
-      Effect.suspend(effect).pipe(
+    const guarded = <A, E>(
+      operation: AuthManagerError["operation"],
+      effect: () => Effect.Effect<A, E>
+    ): Effect.Effect<A, E | AuthManagerError> => {
+      const built = build(effect)
+      // Already complete (Effect.succeed, Effect.fail, ...): nothing to bound, no fiber or timer.
+      if (Exit.isExit(built)) {
+        return Exit.isFailure(built) && Cause.isDie(built.cause)
+          ? Effect.fail(new AuthManagerError({ operation, reason: "Defect", cause: built.cause }, true))
+          : built
+      }
+      return built.pipe(
         Effect.disconnect,
         Effect.timeoutFail({
           duration: settings.authTimeout,
-          onTimeout: () => new AuthManagerError({ operation, reason: "Timeout" })
+          onTimeout: () => new AuthManagerError({ operation, reason: "Timeout" }, true)
         }),
-        Effect.catchAllDefect((cause) => Effect.fail(new AuthManagerError({ operation, reason: "Defect", cause })))
+        Effect.catchAllDefect((cause) =>
+          Effect.fail(new AuthManagerError({ operation, reason: "Defect", cause }, true))
+        )
       )
+    }
 
     // --- closing: exactly one release per removed record -------------------------------------
 
     // Releases in flight, so that a closer who lost the claim can wait for the winner's release.
     const releasing = new Map<string, Deferred.Deferred<ReleaseOutcome>>()
 
-    const runRelease = (record: Session.Record, reason: CloseReason): Effect.Effect<ReleaseOutcome> => {
+    const outcomeOf = (sessionId: string, exit: Exit.Exit<void, SessionCloseError>): ReleaseOutcome => {
+      if (Exit.isSuccess(exit)) return undefined
+      const failure = exit.cause._tag === "Fail" ? Option.some(exit.cause.error) : Option.none()
+      return Option.getOrElse(
+        failure,
+        () => new SessionCloseError({ sessionId, reason: "Defect", cause: exit.cause }, true)
+      )
+    }
+
+    // Metrics, events and logs of a finished release.
+    const account = (record: Session.Record, reason: CloseReason, failure: ReleaseOutcome) => {
       const sessionId = SessionToken.shortId(record.key)
-      // A thunk: a release that throws instead of returning an effect is a Defect like any other.
+      return Effect.all([
+        closedCounters[reason],
+        activeDown[kindOf(record)],
+        publish({ _tag: "Closed", sessionId, principalId: record.principal.id, reason }),
+        failure === undefined ? Effect.void : Effect.all([
+          Metric.increment(releaseFailedTotal),
+          publish({ _tag: "ReleaseFailed", reason, error: failure }),
+          Effect.logWarning("session release failed").pipe(Effect.annotateLogs({ session: sessionId, reason }))
+        ]),
+        Effect.logDebug("session closed").pipe(Effect.annotateLogs({ session: sessionId, reason }))
+      ], { discard: true })
+    }
+
+    const runRelease = (
+      record: Session.Record,
+      reason: CloseReason,
+      release: Effect.Effect<void, SessionCloseError>
+    ): Effect.Effect<ReleaseOutcome> => {
+      const sessionId = SessionToken.shortId(record.key)
       // `disconnect`: a release that ignores interruption is still cut at releaseTimeout (it goes
       // on in the background), so no closer, sweep or shutdown waits on it forever.
-      return Effect.suspend(() => auth.release(record)).pipe(
+      return release.pipe(
         Effect.disconnect,
         Effect.timeoutFail({
           duration: settings.releaseTimeout,
-          onTimeout: () => new SessionCloseError({ sessionId, reason: "Timeout" })
+          onTimeout: () => new SessionCloseError({ sessionId, reason: "Timeout" }, true)
         }),
         Effect.exit,
-        Effect.map((exit): ReleaseOutcome => {
-          if (Exit.isSuccess(exit)) return undefined
-          const failure = exit.cause._tag === "Fail" ? Option.some(exit.cause.error) : Option.none()
-          return Option.getOrElse(failure, () =>
-            new SessionCloseError({ sessionId, reason: "Defect", cause: exit.cause }))
-        }),
-        Effect.tap((failure) =>
-          Effect.all([
-            closedCounters[reason],
-            activeDown[kindOf(record)],
-            publish({ _tag: "Closed", sessionId, principalId: record.principal.id, reason }),
-            failure === undefined ? Effect.void : Effect.all([
-              Metric.increment(releaseFailedTotal),
-              publish({ _tag: "ReleaseFailed", reason, error: failure }),
-              Effect.logWarning("session release failed").pipe(Effect.annotateLogs({ session: sessionId, reason }))
-            ]),
-            Effect.logDebug("session closed").pipe(Effect.annotateLogs({ session: sessionId, reason }))
-          ], { discard: true })
-        )
+        Effect.map((exit) => outcomeOf(sessionId, exit)),
+        Effect.tap((failure) => account(record, reason, failure))
       )
     }
 
@@ -659,13 +710,20 @@ export const make = (options: Options = {}): Effect.Effect<
     const startRelease = (record: Session.Record, reason: CloseReason) =>
       Effect.suspend(() => {
         const done = Deferred.unsafeMake<ReleaseOutcome>(FiberId.none)
+        const release = build(() => auth.release(record))
+        if (Exit.isExit(release)) {
+          // Already complete (no release, or a synchronous one): settle it here, no fiber or timer.
+          const outcome = outcomeOf(SessionToken.shortId(record.key), release as Exit.Exit<void, SessionCloseError>)
+          return Effect.as(
+            Effect.zipRight(account(record, reason, outcome), Deferred.succeed(done, outcome)),
+            done
+          )
+        }
         releasing.set(record.key, done)
         // Forked from the caller's uninterruptible claim: make the release interruptible again, or
         // its timeout could never cut a hanging one. Nothing else can interrupt a daemon.
-        return Effect.interruptible(runRelease(record, reason)).pipe(
-          Effect.flatMap((outcome) =>
-            Deferred.succeed(done, outcome)
-          ),
+        return Effect.interruptible(runRelease(record, reason, release)).pipe(
+          Effect.flatMap((outcome) => Deferred.succeed(done, outcome)),
           Effect.ensuring(Effect.suspend(() => {
             if (releasing.get(record.key) === done) releasing.delete(record.key)
             // built only when the release was lost (interrupted): a Schema error costs ~50 µs
@@ -674,7 +732,7 @@ export const make = (options: Options = {}): Effect.Effect<
                 ? Effect.void
                 : Deferred.succeed(
                   done,
-                  new SessionCloseError({ sessionId: SessionToken.shortId(record.key), reason: "Defect" })
+                  new SessionCloseError({ sessionId: SessionToken.shortId(record.key), reason: "Defect" }, true)
                 ))
           })),
           Effect.forkDaemon,
@@ -732,7 +790,7 @@ export const make = (options: Options = {}): Effect.Effect<
                 limit,
                 sessionId,
                 ...(outcome.failure === undefined ? {} : { closeError: outcome.failure })
-              })
+              }, true)
             )
           )
         }
@@ -745,10 +803,13 @@ export const make = (options: Options = {}): Effect.Effect<
         if (tombstone !== undefined && now - tombstone.at < TOMBSTONE_AGE) {
           return Effect.zipRight(
             invalidBy.Expired,
-            Effect.fail(new InvalidSession({ reason: "Expired", limit: tombstone.limit, sessionId }))
+            Effect.fail(new InvalidSession({ reason: "Expired", limit: tombstone.limit, sessionId }, true))
           )
         }
-        return Effect.zipRight(invalidBy.Unknown, Effect.fail(new InvalidSession({ reason: "Unknown", sessionId })))
+        return Effect.zipRight(
+          invalidBy.Unknown,
+          Effect.fail(new InvalidSession({ reason: "Unknown", sessionId }, true))
+        )
       })
 
     // Interprets a store write: the record, or the typed failure that the write revealed.
@@ -765,7 +826,7 @@ export const make = (options: Options = {}): Effect.Effect<
         case "Expired":
           return expire(result.record, expiryLimit(result.record, now) ?? "Idle")
         case "Conflict":
-          return Effect.fail(new SessionStoreError({ reason: "Conflict", operation: "update" }))
+          return Effect.fail(new SessionStoreError({ reason: "Conflict", operation: "update" }, true))
       }
     }
 
@@ -818,7 +879,7 @@ export const make = (options: Options = {}): Effect.Effect<
           Effect.logDebug("session opened").pipe(Effect.annotateLogs({ session: sessionId }))
         ], { discard: true })
         return session
-      }).pipe(Effect.withSpan("SessionManager.openSession"))
+      }).pipe(traced("SessionManager.openSession"))
 
     const rekey = (
       key: string,
@@ -868,7 +929,7 @@ export const make = (options: Options = {}): Effect.Effect<
       const raw = typeof token === "string" ? token : Redacted.value(token)
       // Format first: a malformed value never reaches the store, a log or a span.
       if (!SessionToken.isWellFormed(raw)) {
-        return Effect.zipRight(invalidBy.Malformed, Effect.fail(new InvalidSession({ reason: "Malformed" })))
+        return Effect.zipRight(invalidBy.Malformed, Effect.fail(new InvalidSession({ reason: "Malformed" }, true)))
       }
       const key = SessionToken.hash(raw)
       const sessionId = SessionToken.shortId(key)
@@ -888,7 +949,7 @@ export const make = (options: Options = {}): Effect.Effect<
                     sessionId,
                     ...(outcome.failure === undefined ? {} : { closeError: outcome.failure }),
                     ...(rejection.cause === undefined ? {} : { cause: rejection.cause })
-                  })
+                  }, true)
                 )
               )))
         )
@@ -902,17 +963,13 @@ export const make = (options: Options = {}): Effect.Effect<
           expiresAt: validated.expiresAt,
           data: validated.data
         }), cutoff)
-      }).pipe(Effect.annotateSpans("session.id", sessionId), Effect.withSpan("SessionManager.getSession"))
+      }).pipe(traced("SessionManager.getSession", sessionId))
     }
 
     const closeSession: Service["closeSession"] = (session) =>
       claim(session.key, "Logout").pipe(
-        Effect.flatMap((outcome) =>
-          outcome.failure === undefined ? Effect.void : Effect.fail(outcome.failure)
-        ),
-        Effect.withSpan("SessionManager.closeSession", {
-          attributes: { "session.id": SessionToken.shortId(session.key) }
-        })
+        Effect.flatMap((outcome) => outcome.failure === undefined ? Effect.void : Effect.fail(outcome.failure)),
+        traced("SessionManager.closeSession", SessionToken.shortId(session.key))
       )
 
     const rotateSession: Service["rotateSession"] = (session, rotateOptions) =>
@@ -932,20 +989,19 @@ export const make = (options: Options = {}): Effect.Effect<
                 : { principal: principal ?? record.principal }
           }), cutoffAt(now))
       }).pipe(
-        Effect.withSpan("SessionManager.rotateSession", {
-          attributes: { "session.id": SessionToken.shortId(session.key) }
-        })
+        traced("SessionManager.rotateSession", SessionToken.shortId(session.key))
       )
 
     const live = (records: ReadonlyArray<Session.Record>) =>
-      Effect.map(Clock.currentTimeMillis, (now) => records.filter((record) => expiryLimit(record, now) === undefined))
+      Effect.map(Clock.currentTimeMillis, (now) =>
+        records.filter((record) => expiryLimit(record, now) === undefined))
 
     const currentSessions: Service["currentSessions"] = Effect.flatMap(store.list, live).pipe(
-      Effect.withSpan("SessionManager.currentSessions")
+      traced("SessionManager.currentSessions")
     )
 
     const sessionsOf: Service["sessionsOf"] = (principalId) =>
-      Effect.flatMap(store.listByPrincipal(principalId), live).pipe(Effect.withSpan("SessionManager.sessionsOf"))
+      Effect.flatMap(store.listByPrincipal(principalId), live).pipe(traced("SessionManager.sessionsOf"))
 
     const report = (outcomes: ReadonlyArray<ClaimOutcome>): CloseReport => {
       let closed = 0
@@ -976,7 +1032,7 @@ export const make = (options: Options = {}): Effect.Effect<
           if (claimed.every((outcome) => outcome.mine)) break
         }
         return report(outcomes)
-      }).pipe(Effect.withSpan("SessionManager.closeAllOf"))
+      }).pipe(traced("SessionManager.closeAllOf"))
 
     const hasExpired: Service["hasExpired"] = (session) =>
       Effect.map(Clock.currentTimeMillis, (now) => expiryLimit(session, now) !== undefined)
@@ -1008,7 +1064,7 @@ export const make = (options: Options = {}): Effect.Effect<
           if (dones.length < settings.sweepBatchSize) {
             break
           }
-          yield* Effect.yieldNow()
+          yield* yieldToEventLoop
         }
         return report(outcomes)
       })
@@ -1019,7 +1075,7 @@ export const make = (options: Options = {}): Effect.Effect<
         "Expired")
       const count = yield* store.count
       return { ...result, remaining: count.anonymous + count.authenticated }
-    }).pipe(Effect.withSpan("SessionManager.cleanSessions"))
+    }).pipe(traced("SessionManager.cleanSessions"))
 
     // --- data --------------------------------------------------------------------------------
 
@@ -1056,8 +1112,8 @@ export const make = (options: Options = {}): Effect.Effect<
           (result) =>
             Option.isSome(result)
               ? Effect.succeed(result.value)
-              : Effect.fail(new SessionStoreError({ reason: "Conflict", operation: "setData" }))
-        )).pipe(Effect.withSpan("SessionManager.setData"))
+              : Effect.fail(new SessionStoreError({ reason: "Conflict", operation: "setData" }, true))
+        )).pipe(traced("SessionManager.setData"))
 
     const updateData: Service["updateData"] = (session, dataKey, f) => {
       const attempt = (
@@ -1078,11 +1134,11 @@ export const make = (options: Options = {}): Effect.Effect<
             return result.value
           }
           if (n >= MAX_UPDATE_ATTEMPTS) {
-            return yield* new SessionStoreError({ reason: "Conflict", operation: "updateData" })
+            return yield* new SessionStoreError({ reason: "Conflict", operation: "updateData" }, true)
           }
           return yield* attempt(n + 1)
         })
-      return attempt(1).pipe(Effect.withSpan("SessionManager.updateData"))
+      return attempt(1).pipe(traced("SessionManager.updateData"))
     }
 
     const removeData: Service["removeData"] = (session, ...names) =>
@@ -1091,8 +1147,8 @@ export const make = (options: Options = {}): Effect.Effect<
         (result) =>
           Option.isSome(result)
             ? Effect.succeed(result.value)
-            : Effect.fail(new SessionStoreError({ reason: "Conflict", operation: "removeData" }))
-      ).pipe(Effect.withSpan("SessionManager.removeData"))
+            : Effect.fail(new SessionStoreError({ reason: "Conflict", operation: "removeData" }, true))
+      ).pipe(traced("SessionManager.removeData"))
 
     // --- lifecycle -----------------------------------------------------------------------------
 
