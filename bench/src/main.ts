@@ -146,7 +146,7 @@ const run = async () => {
   log(`mode ${mode}, cases ${[...only].join(", ")}, pinned ${meta.pinned}, load ${meta.loadavg}`)
   if (!meta.pinned) results.notes.push("taskset or a second core missing: processes were not pinned")
   await attempt("inprocess", async () => {
-    results.inprocess = await runInprocess(config, mode, log)
+    results.inprocess = await runInprocess(config, log)
   })
   await attempt("anatomy", async () => {
     results.anatomy = await runAnatomy(config, log)
@@ -155,7 +155,7 @@ const run = async () => {
     results.heap = await runHeap(config, log)
   })
   await attempt("sweep", async () => {
-    results.sweep = await runSweep(config, log)
+    results.sweep = await runSweep(config, mode, log)
   })
   await attempt("http", async () => {
     results.http = await runHttp(config, mode === "full" || argv.includes("--diagnostics"), log)
@@ -349,33 +349,12 @@ const inprocessTables = (): string => {
     opRow("**OURS, in one fiber**", "ours", "fiber"),
     opRow("**OURS, runPromise per call**", "ours", "runPromise")
   ])
-  const breakdownSizes = [...new Set(results.inprocess.filter((r) => r.op.startsWith("breakdown")).map((r) => r.size))]
-  const breakdowns = breakdownSizes.map((size) => {
-    const full = findGet("ours", size)
-    const rows = results.inprocess.filter((r) => r.size === size && r.store === "ours" && r.op.startsWith("breakdown"))
-    return `Pieces of getSession, each timed alone @ ${
-      count(size)
-    } (for scale; the ablation in 1b is the attribution):\n\n` +
-      table(
-        ["piece", "µs/op", "× getSession"],
-        [
-          ["getSession (fiber)", num(us(full?.nsPerOp)), "1.00x"],
-          ...rows.map((r) => [
-            r.op.replace("breakdown: ", ""),
-            num(us(r.nsPerOp)),
-            full ? ratio(r.nsPerOp / full.nsPerOp) : "–"
-          ])
-        ]
-      )
-  })
   return [
     "### 1. In-process operations",
     "",
     table(header, getRows),
     "",
-    ops,
-    "",
-    ...breakdowns.flatMap((b) => [b, ""])
+    ops
   ].join("\n")
 }
 

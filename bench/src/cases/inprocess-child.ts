@@ -4,10 +4,8 @@
  *
  *   node --import tsx src/cases/inprocess-child.ts --store ours --size 10000 --budget 240 --rounds 3 --max-ops 200000
  */
-import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import { randomBytes } from "node:crypto"
-import type * as SessionStore from "../../../src/SessionStore.js"
 import * as SessionToken from "../../../src/SessionToken.js"
 import { argNumber, argValue } from "../lib/env.js"
 import {
@@ -44,7 +42,6 @@ const size = argNumber(argv, "size")
 const budgetMs = argNumber(argv, "budget")
 const rounds = argNumber(argv, "rounds")
 const maxOps = argNumber(argv, "max-ops")
-const breakdown = argValue(argv, "breakdown") === "1"
 
 // Sessions [0, size) are resident; `get` visits all of them; each consuming measurement (close,
 // rotate, per mode) gets its own slice at the end, never visited by another measurement.
@@ -86,7 +83,7 @@ const oursCase = async () => {
       }
     })()
   )
-  const { manager, store } = ours
+  const { manager } = ours
   const inFiber = (f: (i: number) => Effect.Effect<unknown, unknown>): Batch => (start, count) =>
     Effect.runPromise(Effect.gen(function*() {
       for (let i = start; i < start + count; i++) yield* f(i)
@@ -108,49 +105,6 @@ const oursCase = async () => {
   await run("fiber", "open", inFiber(openSession), { batch: 20, maxOps: pool })
   await run("runPromise", "open", perCall(openSession), { batch: 20, maxOps: pool })
 
-  if (breakdown) {
-    // Where the time of one getSession goes: each piece on its own, in one fiber.
-    const idleBefore = (at: number) => ({ anonymous: at - IDLE_MS, authenticated: at - IDLE_MS })
-    await run("fiber", "breakdown: getSession, tracer disabled", (start, count) =>
-      Effect.runPromise(
-        Effect.gen(function*() {
-          for (let i = start; i < start + count; i++) yield* getSession(i)
-        }).pipe(Effect.withTracerEnabled(false))
-      ), { batch: 500 })
-    await run(
-      "fiber",
-      "breakdown: Clock + store.touch",
-      inFiber((i) =>
-        Effect.flatMap(
-          Clock.currentTimeMillis,
-          (at): Effect.Effect<SessionStore.WriteResult, unknown> =>
-            store.touch(keys[getIndex(i)], { now: at, idleBefore: idleBefore(at) })
-        )
-      ),
-      { batch: 500 }
-    )
-    await run("sync", "breakdown: isWellFormed + SessionToken.hash", (start, count) => {
-      for (let i = start; i < start + count; i++) {
-        const token = tokens[getIndex(i)]
-        if (SessionToken.isWellFormed(token)) SessionToken.hash(token)
-      }
-    }, { batch: 1000 })
-    await run(
-      "fiber",
-      "breakdown: Effect.timeoutFail(succeed, 10s)",
-      inFiber(() =>
-        Effect.timeoutFail(Effect.succeed(1), { duration: "10 seconds", onTimeout: () => new Error("timeout") })
-      ),
-      { batch: 500 }
-    )
-    await run(
-      "fiber",
-      "breakdown: Effect.withSpan(succeed)",
-      inFiber(() => Effect.withSpan(Effect.succeed(1), "bench")),
-      { batch: 500 }
-    )
-    await run("fiber", "breakdown: Effect.succeed (loop floor)", inFiber(() => Effect.succeed(1)), { batch: 500 })
-  }
   // no dispose: shutting the manager down releases every resident session (measured by the sweep case)
 }
 

@@ -52,10 +52,9 @@ const pin = (sizes: Sizes): { readonly core?: number } => (sizes.parallel > 1 ? 
 
 export const inprocessStores = ["map", "map+sha256", "express", "fastify", "ours"] as const
 
-export const runInprocess = async (sizes: Sizes, mode: string, log: Log): Promise<Array<InprocessRow>> => {
+export const runInprocess = async (sizes: Sizes, log: Log): Promise<Array<InprocessRow>> => {
   const tasks = sizes.inprocess.flatMap((size) =>
     inprocessStores.map((store) => async () => {
-      const breakdown = store === "ours" && (mode === "full" || size === sizes.inprocess[0])
       const result = await runJson<{ rows: Array<InprocessRow> }>(
         "src/cases/inprocess-child.ts",
         [
@@ -68,9 +67,7 @@ export const runInprocess = async (sizes: Sizes, mode: string, log: Log): Promis
           "--rounds",
           String(sizes.rounds),
           "--max-ops",
-          String(sizes.maxOps),
-          "--breakdown",
-          breakdown ? "1" : "0"
+          String(sizes.maxOps)
         ],
         { ...pin(sizes), timeoutMs: sizes.childTimeoutMs, nodeArgs: ["--max-old-space-size=8192"] }
       )
@@ -83,6 +80,7 @@ export const runInprocess = async (sizes: Sizes, mode: string, log: Log): Promis
 }
 
 export const runAnatomy = async (sizes: Sizes, log: Log): Promise<Array<AnatomyRow>> => {
+  // a shorter budget per variant: there are many of them
   const size = sizes.inprocess[0]
   const result = await runJson<{ rows: Array<AnatomyRow> }>(
     "src/cases/anatomy-child.ts",
@@ -90,7 +88,7 @@ export const runAnatomy = async (sizes: Sizes, log: Log): Promise<Array<AnatomyR
       "--size",
       String(size),
       "--budget",
-      String(sizes.budgetMs),
+      String(Math.ceil(sizes.budgetMs / 2)),
       "--rounds",
       String(sizes.rounds),
       "--max-ops",
@@ -136,20 +134,22 @@ export const runHeap = (sizes: Sizes, log: Log): Promise<Array<HeapRow>> =>
  * Sweep configurations: [store, resident, expired fraction, time the shutdown]; smoke runs one
  * per store. The shutdown (which releases every remaining session) is timed on the smaller store.
  */
-export const sweepConfigs = (n: number, smoke = false): ReadonlyArray<readonly [string, number, number, boolean?]> =>
-  smoke ? [["ours", n, 0.1, true], ["Map", n, 0.1], ["express", n, 0.1]] : [
+export const sweepConfigs = (n: number, mode: string): ReadonlyArray<readonly [string, number, number, boolean?]> => {
+  if (mode === "smoke") return [["ours", n, 0.1, true], ["Map", n, 0.1], ["express", n, 0.1]]
+  const peers1 = mode === "full" ? [["Map", n, 0.01] as const, ["express", n, 0.01] as const] : []
+  return [
     ["ours", n, 0.1],
     ["ours", n, 0.01],
     ["ours", n / 10, 0.1, true],
     ["Map", n, 0.1],
-    ["Map", n, 0.01],
     ["express", n, 0.1],
-    ["express", n, 0.01]
+    ...peers1
   ]
+}
 
-export const runSweep = (sizes: Sizes, log: Log): Promise<Array<SweepRow>> =>
+export const runSweep = (sizes: Sizes, mode: string, log: Log): Promise<Array<SweepRow>> =>
   pool(
-    sweepConfigs(sizes.sweep, sizes.parallel > 1).map(([store, size, fraction, shutdown]) => async () => {
+    sweepConfigs(sizes.sweep, mode).map(([store, size, fraction, shutdown]) => async () => {
       const row = await runJson<SweepRow>(
         "src/cases/sweep-child.ts",
         ["--store", store, "--size", String(size), "--expired", String(fraction), "--shutdown", shutdown ? "1" : "0"],

@@ -56,13 +56,13 @@ export const sizes: Record<Mode, Sizes> = {
   },
   quick: {
     inprocess: [10_000, 100_000],
-    budgetMs: 250,
+    budgetMs: 200,
     rounds: 5,
     maxOps: 200_000,
     heap: 100_000,
     sweep: 100_000,
-    http: { warmupSeconds: 1, seconds: 3, repetitions: 2, connections: 32 },
-    redis: { seconds: 1.5, sessions: 1_000 },
+    http: { warmupSeconds: 0.5, seconds: 2, repetitions: 2, connections: 32 },
+    redis: { seconds: 1, sessions: 1_000 },
     childTimeoutMs: 60_000,
     parallel: 1
   },

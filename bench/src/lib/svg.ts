@@ -6,7 +6,8 @@
 const escape = (text: string): string =>
   text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;")
 
-const palette = ["#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c"]
+// no red in the palette: red is ours
+const palette = ["#4c72b0", "#dd8452", "#55a868", "#8172b3", "#937860", "#17becf", "#8c8c8c", "#bcbd22"]
 const OURS = "#d62728"
 const font = `font-family="Helvetica, Arial, sans-serif"`
 
@@ -29,7 +30,11 @@ export interface Panel {
 /** Panels of horizontal bars sharing the row labels, side by side. */
 export const barPanels = (title: string, subtitle: string, panels: ReadonlyArray<Panel>): string => {
   const rows = panels[0]?.bars.length ?? 0
-  const labelWidth = 330
+  // about 6.6 px per character of 12 px Helvetica
+  const labelWidth = Math.max(
+    200,
+    Math.ceil(Math.max(...(panels[0]?.bars ?? []).map((b) => b.label.length)) * 6.6) + 24
+  )
   const panelWidth = 230
   const rowHeight = 26
   const top = 70
@@ -143,7 +148,7 @@ export const logLogChart = (
     })">${escape(yLabel)}</text>`
   )
   series.forEach((s, i) => {
-    const colour = s.highlight ? OURS : palette[(i + 1) % palette.length]
+    const colour = s.highlight ? OURS : palette[i % palette.length]
     const path = s.points.map((p, j) => `${j === 0 ? "M" : "L"}${px(p[0]).toFixed(1)},${py(p[1]).toFixed(1)}`)
     out.push(
       `<path d="${path.join(" ")}" fill="none" stroke="${colour}" stroke-width="${s.highlight ? 3 : 2}"${
