@@ -1,0 +1,187 @@
+/**
+ * Hostile `Cookie` headers as a property (I2, I6), through the real middleware on a real server on
+ * loopback (`test/http/support.ts`): random bytes, thousands of pairs, huge values up to Node's
+ * header limit, near-miss and prototype names, duplicates. Every request gets a typed outcome and
+ * the server never crashes:
+ *
+ * - 200 with a fresh session (the hostile value never names a live session: I2);
+ * - 401 when the session cookie appears more than once (cookie tossing, as the reader decides);
+ * - 400 or 431 from Node's own parser (bytes or sizes it refuses) before any application code;
+ * - never a 5xx, and the live session of a well-behaved client is never served to a hostile one.
+ *
+ * And the cookie reader runs in linear time: checked as a ratio of timings between sizes.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, FastCheck as fc } from "effect"
+import { SessionToken } from "effect-session"
+import * as cookie from "../../src/internal/cookie.js"
+import { cookieValue, json, rawGet, serve, serverPort } from "../http/support.js"
+
+const names = ["sid", "SID", "sid ", " sid", "__proto__", "constructor", "toString", "sid\u00a0", "s\u0130d", "a", "x"]
+
+/** Header values, each under Node's 16 KiB header limit or (on purpose) over it. */
+const hostileHeader: fc.Arbitrary<string> = fc.oneof(
+  // arbitrary bytes, as latin1 (controls, DEL, high bytes, separators, quotes, percent signs)
+  fc.uint8Array({ minLength: 0, maxLength: 2_000 }).map((bytes) =>
+    Buffer.from(bytes).toString("latin1").replace(/[\r\n]/g, " ")
+  ),
+  // many pairs with near-miss, prototype and real names, and values of every shape
+  fc.array(
+    fc.tuple(
+      fc.constantFrom(...names),
+      fc.oneof(
+        fc.string({ maxLength: 60 }),
+        fc.constantFrom("", "\"quoted\"", "%zz%00%", "A".repeat(43), "=", "==", ";"),
+        fc.nat().map((n) => SessionToken.hash(String(n)))
+      )
+    ),
+    { minLength: 1, maxLength: 1_500 }
+  ).map((pairs) => pairs.map(([name, value]) => `${name}=${value}`).join("; ").replace(/[\r\n]/g, " ")),
+  // one huge value, up to and beyond the limit
+  fc.tuple(fc.constantFrom(...names), fc.integer({ min: 1_000, max: 17_000 }), fc.constantFrom("A", "=", ";", "%", " "))
+    .map(([name, size, char]) => `${name}=${char.repeat(size)}`),
+  // separators only
+  fc.tuple(fc.constantFrom(";", "=", "; ", "=;", " \t"), fc.integer({ min: 1, max: 8_000 })).map(([unit, n]) =>
+    unit.repeat(n)
+  )
+)
+
+describe("hostile Cookie headers through the real middleware", () => {
+  it.effect(
+    "every header gets a typed outcome; no crash, no 5xx, no live session served",
+    () =>
+      Effect.gen(function*() {
+        const port = yield* serverPort
+        // a well-behaved client's live session
+        const first = yield* rawGet(port, "/", undefined)
+        const live = cookieValue(first)!
+        expect(SessionToken.isWellFormed(live)).toBe(true)
+        const liveId = json<{ id: string }>(first).id
+        const outcomes = new Map<number, number>()
+        yield* Effect.promise(() =>
+          fc.assert(
+            fc.asyncProperty(hostileHeader, async (header) => {
+              const reply = await Effect.runPromise(rawGet(port, "/", header))
+              outcomes.set(reply.status, (outcomes.get(reply.status) ?? 0) + 1)
+              const read = cookie.lookup(header, "sid")
+              switch (reply.status) {
+                case 200: {
+                  const body = json<{ id: string; opened: boolean }>(reply)
+                  // a fresh session every time: nothing hostile is ever adopted or served
+                  if (!body.opened || body.id === liveId) return false
+                  return SessionToken.isWellFormed(cookieValue(reply) ?? "") && read._tag !== "Ambiguous"
+                }
+                case 401:
+                  // only for a duplicated session cookie, and without touching the client's cookies
+                  return read._tag === "Ambiguous" && reply.setCookies.length === 0
+                case 400:
+                case 431:
+                  // refused by Node's HTTP parser (invalid bytes, or over its header size limit)
+                  return true
+                default:
+                  return false
+              }
+            }),
+            { numRuns: 150 }
+          )
+        )
+        // the server is still up, and the live session still works
+        const again = yield* rawGet(port, "/", `sid=${live}`)
+        expect(again.status).toBe(200)
+        expect(json<{ id: string; opened: boolean }>(again)).toMatchObject({ id: liveId, opened: false })
+        // the property met each family of outcome at least once
+        expect(outcomes.get(200) ?? 0).toBeGreaterThan(0)
+        expect((outcomes.get(400) ?? 0) + (outcomes.get(431) ?? 0)).toBeGreaterThan(0)
+      }).pipe(Effect.provide(serve())),
+    60_000
+  )
+
+  it.effect(
+    "duplicates, prototype names and near misses around a live token never serve it wrongly",
+    () =>
+      Effect.gen(function*() {
+        const port = yield* serverPort
+        const first = yield* rawGet(port, "/", undefined)
+        const live = cookieValue(first)!
+        const liveId = json<{ id: string }>(first).id
+        yield* Effect.promise(() =>
+          fc.assert(
+            fc.asyncProperty(
+              fc.array(fc.tuple(fc.constantFrom(...names), fc.boolean()), { minLength: 1, maxLength: 30 }),
+              async (pairs) => {
+                const header = pairs.map(([name, real]) => `${name}=${real ? live : "junk"}`).join("; ")
+                const reply = await Effect.runPromise(rawGet(port, "/", header))
+                // RFC 6265: only SP and HTAB around a name are whitespace (not NBSP, not case)
+                const exact = pairs.filter(([name]) => name.replace(/^[ \t]+|[ \t]+$/g, "") === "sid")
+                if (exact.length > 1) return reply.status === 401 && reply.setCookies.length === 0
+                const servedLive = reply.status === 200 && json<{ id: string }>(reply).id === liveId
+                // served as the live session exactly when the session cookie appears once, with the live token
+                return reply.status === 200 && servedLive === (exact.length === 1 && exact[0][1])
+              }
+            ),
+            { numRuns: 100 }
+          )
+        )
+      }).pipe(Effect.provide(serve())),
+    60_000
+  )
+})
+
+describe("the cookie reader is linear", () => {
+  // the smallest of several timings, to shed noise
+  const time = (f: () => void, runs = 15) => {
+    let best = Infinity
+    for (let i = 0; i < runs; i++) {
+      const start = performance.now()
+      f()
+      best = Math.min(best, performance.now() - start)
+    }
+    return best
+  }
+  const shapes: ReadonlyArray<readonly [string, (n: number) => string]> = [
+    ["many pairs", (n) => "a=b; ".repeat(n / 5)],
+    ["separators", (n) => ";".repeat(n)],
+    ["equals signs", (n) => "=".repeat(n)],
+    ["names without values", (n) => "sidx; ".repeat(n / 6)],
+    ["near-miss names", (n) => "sid =x;  sid\t=y; s=".repeat(n / 20)],
+    ["one long name", (n) => "s".repeat(n) + "=1"]
+  ]
+  for (const [name, make] of shapes) {
+    it(`${name}: 8x the input costs well under 8^2 = 64x the time`, () => {
+      const small = make(128 * 1024)
+      const large = make(1024 * 1024)
+      const limit = 2 * 1024 * 1024
+      // warm up, then compare
+      for (let i = 0; i < 5; i++) cookie.lookup(large, "sid", limit)
+      const ratio = time(() => cookie.lookup(large, "sid", limit)) /
+        Math.max(time(() => cookie.lookup(small, "sid", limit)), 0.01)
+      expect(ratio).toBeLessThan(20)
+    })
+  }
+
+  it.effect(
+    "through the server: a 15 KB pathological header costs about what a 2 KB one does",
+    () =>
+      Effect.gen(function*() {
+        const port = yield* serverPort
+        const timeRequests = (header: string) =>
+          Effect.gen(function*() {
+            let best = Infinity
+            for (let i = 0; i < 8; i++) {
+              const start = performance.now()
+              const reply = yield* rawGet(port, "/", header)
+              expect(reply.status).toBe(200)
+              best = Math.min(best, performance.now() - start)
+            }
+            return best
+          })
+        for (const unit of ["a=b; ", ";", "=", "sidx=1; ", "SID=x; "]) {
+          const small = yield* timeRequests(unit.repeat(Math.floor(2_000 / unit.length)))
+          const large = yield* timeRequests(unit.repeat(Math.floor(15_000 / unit.length)))
+          // linear work is lost in the request's fixed cost; quadratic work (56x) would dominate it
+          expect(large / small).toBeLessThan(5)
+        }
+      }).pipe(Effect.provide(serve())),
+    60_000
+  )
+})
