@@ -39,6 +39,14 @@ import * as SessionStore from "../SessionStore.js"
 /**
  * The operations of the store contract, as named in `SessionStore.Service`.
  *
+ * @example
+ * ```ts
+ * import * as Faults from "effect-session/SessionStore/Faults"
+ *
+ * const writes: ReadonlyArray<Faults.Operation> = ["insert", "touch", "update", "rekey", "remove"]
+ * export const slowWrites = Faults.latency("50 millis", { on: writes })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -85,6 +93,14 @@ export const operations: ReadonlyArray<Operation> = [
  * `get`, `touch`, `update`, `rekey`, `remove`), the principal it names (`listByPrincipal`), and its
  * sequence number in this store (from 1).
  *
+ * @example
+ * ```ts
+ * import * as Faults from "effect-session/SessionStore/Faults"
+ *
+ * // every third call that names a session fails
+ * export const flaky = Faults.failure({ on: (call: Faults.Call) => call.key !== undefined && call.n % 3 === 0 })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -98,6 +114,15 @@ export interface Call {
 /**
  * Which calls a fault applies to: one operation, several, or a predicate on the call.
  *
+ * @example
+ * ```ts
+ * import * as Faults from "effect-session/SessionStore/Faults"
+ *
+ * const onlyRemovals: Faults.CallFilter = "remove"
+ * const writesOfOneSession = (key: string): Faults.CallFilter => (call) => call.key === key && call.operation !== "get"
+ * export const faults = [Faults.latency("1 second", { on: onlyRemovals }), Faults.failure({ on: writesOfOneSession("k") })]
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -107,6 +132,14 @@ export type CallFilter = Operation | ReadonlyArray<Operation> | ((call: Call) =>
  * Where a fault acts: `"before"` the inner store sees the call (the call is delayed or never
  * reaches it) or `"after"` it has been applied (the answer is delayed or lost, the write landed).
  *
+ * @example
+ * ```ts
+ * import * as Faults from "effect-session/SessionStore/Faults"
+ *
+ * // the removal happens, but the caller hears of a timeout
+ * export const ambiguousRemove = Faults.failure({ on: "remove", reason: "Timeout", phase: "after" })
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -115,6 +148,14 @@ export type Phase = "before" | "after"
 /**
  * A fault, made with `latency`, `failure`, `landAfterRemove`, `loseWrite` or `reorder`. `times`
  * bounds how many matching calls it affects (default: every one).
+ *
+ * @example
+ * ```ts
+ * import * as Faults from "effect-session/SessionStore/Faults"
+ *
+ * const faults: ReadonlyArray<Faults.Fault> = [Faults.latency("5 millis"), Faults.failure({ on: "get", times: 1 })]
+ * export const FaultyStore = Faults.layer({ faults })
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -153,6 +194,14 @@ export type Fault =
 /**
  * Options of the faulty store: the faults active from the start.
  *
+ * @example
+ * ```ts
+ * import * as Faults from "effect-session/SessionStore/Faults"
+ *
+ * const options: Faults.Options = { faults: [Faults.reorder(2, { on: ["update", "remove"] })] }
+ * export const FaultyStore = Faults.layer(options)
+ * ```
+ *
  * @since 0.1.0
  * @category models
  */
@@ -162,6 +211,20 @@ export interface Options {
 
 /**
  * The test controls of a faulty store.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Faults from "effect-session/SessionStore/Faults"
+ *
+ * const storeDownThenUp = (control: Faults.Control) =>
+ *   Effect.gen(function*() {
+ *     yield* control.inject(Faults.failure())
+ *     // ... exercise the code under test ...
+ *     yield* control.clear
+ *     return yield* control.counts
+ *   })
+ * ```
  *
  * @since 0.1.0
  * @category models
@@ -202,6 +265,18 @@ export class FaultControl extends Context.Tag("effect-session/SessionStore/Fault
 
 /**
  * A faulty store and its controls, as built by `make`.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { SessionStore } from "effect-session"
+ * import * as Faults from "effect-session/SessionStore/Faults"
+ *
+ * export const program = Effect.gen(function*() {
+ *   const faulty: Faults.FaultyStore = yield* Faults.make(yield* SessionStore.makeMemory)
+ *   return faulty.store.persistent
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category models
