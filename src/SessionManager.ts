@@ -925,6 +925,42 @@ export const make = (options: Options = {}): Effect.Effect<
         ? Effect.succeed(session)
         : guarded("validateSession", () => auth.validateSession(request, session))
 
+    const accepts = auth.validateSession === acceptSession
+
+    // validateSession's verdict: the session itself (accepted), a replacement (stored under a new
+    // token in the same step as the old key's removal), or a rejection (the session is closed).
+    const validated = (
+      request: HttpServerRequest.HttpServerRequest,
+      session: Session.Session,
+      cutoff: SessionStore.Cutoff
+    ) => {
+      const sessionId = SessionToken.shortId(session.key)
+      return validate(request, session).pipe(
+        Effect.catchTag("InvalidSession", (rejection) =>
+          Effect.flatMap(claim(session.key, "Rejected"), (outcome) =>
+            Effect.zipRight(
+              invalidBy.Rejected,
+              Effect.fail(
+                new InvalidSession({
+                  reason: "Rejected",
+                  sessionId,
+                  ...(outcome.failure === undefined ? {} : { closeError: outcome.failure }),
+                  ...(rejection.cause === undefined ? {} : { cause: rejection.cause })
+                }, true)
+              )
+            ))),
+        Effect.flatMap((verdict) =>
+          verdict === session ? Effect.succeed(session) : rekey(session.key, () => ({
+            principal: verdict.principal,
+            createdAt: verdict.createdAt,
+            expiresAt: verdict.expiresAt,
+            data: verdict.data
+          }), cutoff)
+        )
+      )
+    }
+
+    // The request path: kept to one clock read and one store step when nothing needs validating.
     const getSession: Service["getSession"] = (request, token) => {
       const raw = typeof token === "string" ? token : Redacted.value(token)
       // Format first: a malformed value never reaches the store, a log or a span.
@@ -932,38 +968,17 @@ export const make = (options: Options = {}): Effect.Effect<
         return Effect.zipRight(invalidBy.Malformed, Effect.fail(new InvalidSession({ reason: "Malformed" }, true)))
       }
       const key = SessionToken.hash(raw)
-      const sessionId = SessionToken.shortId(key)
-      return Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
+      const redacted = typeof token === "string" ? Redacted.make(token) : token
+      return Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const cutoff = cutoffAt(now)
-        const record = yield* Effect.flatMap(store.touch(key, cutoff), (result) => written(result, key, now))
-        const session = withToken(record, typeof token === "string" ? Redacted.make(token) : token)
-        const validated = yield* validate(request, session).pipe(
-          Effect.catchTag("InvalidSession", (rejection) =>
-            Effect.flatMap(claim(key, "Rejected"), (outcome) =>
-              Effect.zipRight(
-                invalidBy.Rejected,
-                Effect.fail(
-                  new InvalidSession({
-                    reason: "Rejected",
-                    sessionId,
-                    ...(outcome.failure === undefined ? {} : { closeError: outcome.failure }),
-                    ...(rejection.cause === undefined ? {} : { cause: rejection.cause })
-                  }, true)
-                )
-              )))
-        )
-        if (validated === session) {
-          return session
-        }
-        // A replacement ("hijack"): stored under a new token, the old key removed in the same step.
-        return yield* rekey(key, () => ({
-          principal: validated.principal,
-          createdAt: validated.createdAt,
-          expiresAt: validated.expiresAt,
-          data: validated.data
-        }), cutoff)
-      }).pipe(traced("SessionManager.getSession", sessionId))
+        return Effect.flatMap(store.touch(key, cutoff), (result) => {
+          if (result._tag !== "Written") {
+            return Effect.map(written(result, key, now), (record) => withToken(record, redacted))
+          }
+          const session = withToken(result.record, redacted)
+          return accepts ? Effect.succeed(session) : validated(request, session, cutoff)
+        })
+      }).pipe(traced("SessionManager.getSession", SessionToken.shortId(key)))
     }
 
     const closeSession: Service["closeSession"] = (session) =>
@@ -993,8 +1008,7 @@ export const make = (options: Options = {}): Effect.Effect<
       )
 
     const live = (records: ReadonlyArray<Session.Record>) =>
-      Effect.map(Clock.currentTimeMillis, (now) =>
-        records.filter((record) => expiryLimit(record, now) === undefined))
+      Effect.map(Clock.currentTimeMillis, (now) => records.filter((record) => expiryLimit(record, now) === undefined))
 
     const currentSessions: Service["currentSessions"] = Effect.flatMap(store.list, live).pipe(
       traced("SessionManager.currentSessions")
