@@ -128,7 +128,15 @@ const StoredMeta = Schema.Struct({
 const decodeMeta = Schema.decodeUnknownEither(StoredMeta)
 const encodeMeta = Schema.encodeEither(StoredMeta)
 const isPrincipal = Schema.is(Session.Principal)
-const isJson = Schema.is(Session.Json)
+const isJsonSchema = Schema.is(Session.Json)
+// The check recurses: a hostile depth overflows the stack, which makes the value corrupt, not a defect.
+const isJson = (value: unknown): boolean => {
+  try {
+    return isJsonSchema(value)
+  } catch {
+    return false
+  }
+}
 
 const DATA = "d:"
 

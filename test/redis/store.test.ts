@@ -156,6 +156,18 @@ describe.skipIf(server === undefined)("Redis store", () => {
           e: "null",
           "d:x": "{"
         }),
+      // deep enough to overflow a recursive check: must be Corrupt, never a stack-overflow defect
+      deepData: (key: string) =>
+        redis.hset(key, {
+          v: "1",
+          pid: "alice",
+          anon: "0",
+          p: JSON.stringify(alice),
+          c: "0",
+          u: "0",
+          e: "null",
+          "d:x": "[".repeat(20_000) + "]".repeat(20_000)
+        }),
       list: (key: string) => redis.rpush(key, "x")
     }
 
