@@ -1,5 +1,19 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Exit, Fiber, Layer, Metric, Option, Redacted, Ref, Schema, Stream, TestClock } from "effect"
+import {
+  Chunk,
+  Effect,
+  Exit,
+  Fiber,
+  Layer,
+  Metric,
+  Option,
+  Redacted,
+  Ref,
+  Schema,
+  Stream,
+  TestClock,
+  Tracer
+} from "effect"
 import type { Session } from "effect-session"
 import { AuthManager, SessionError, SessionManager, SessionStore, SessionToken } from "effect-session"
 import { countingStore, eventually, managerLayer, request, settle, StoreCalls, users } from "./support.js"
@@ -660,6 +674,31 @@ describe("observability", () => {
       expect(events[2]).toMatchObject({ reason: "Logout", principalId: "alice" })
       expect(JSON.stringify(events)).not.toContain(tokenOf(opened))
     }).pipe(Effect.provide(managerLayer())))
+
+  it.effect("spans are recorded, with the short session id, when a tracer is installed", () => {
+    const spans: Array<Tracer.Span> = []
+    const builtIn = Effect.runSync(Effect.tracer)
+    const recording = Tracer.make({
+      span: (...args) => {
+        const span = builtIn.span(...args)
+        spans.push(span)
+        return span
+      },
+      context: (f) => f()
+    })
+    return Effect.gen(function*() {
+      const opened = yield* SessionManager.openSession(request("alice"))
+      yield* SessionManager.getSession(request(), opened.token!)
+      yield* SessionManager.closeSession(opened)
+      expect(spans.map((span) => span.name)).toEqual([
+        "SessionManager.openSession",
+        "SessionManager.getSession",
+        "SessionManager.closeSession"
+      ])
+      expect(spans[1].attributes.get("session.id")).toBe(opened.key.slice(0, 12))
+      expect(JSON.stringify([...spans[1].attributes])).not.toContain(tokenOf(opened))
+    }).pipe(Effect.provide(managerLayer()), Effect.withTracer(recording))
+  })
 
   it.effect("metrics count openings, closes by reason and expiries by limit", () =>
     Effect.gen(function*() {
