@@ -407,7 +407,16 @@ const sweepTable = (): string => {
     "### 3. Sweep",
     "",
     table(
-      ["store", "resident", "expired", "total ms", "µs per expired", "longest stall ms", "then shutdown"],
+      [
+        "store",
+        "resident",
+        "expired",
+        "total ms",
+        "µs per expired",
+        "longest stall ms",
+        "longest GC pause ms",
+        "then shutdown"
+      ],
       results.sweep.map((r) => [
         r.store === "ours"
           ? "**OURS cleanSessions**"
@@ -419,6 +428,7 @@ const sweepTable = (): string => {
         num(r.ms),
         num((r.ms * 1000) / r.expired),
         num(r.maxStallMs),
+        num(r.maxGcPauseMs),
         r.shutdownMs === undefined
           ? ""
           : `${num(r.shutdownMs)} ms for ${count(r.remaining)} (${num((r.shutdownMs * 1000) / r.remaining)} µs each)`

@@ -30,21 +30,21 @@ const child = async (name: string, title: string, file: string, args: Array<stri
   sections.push(toMarkdown(summarize(dir, 20), title))
 }
 
-const http = async () => {
+const http = async (name: string, title: string) => {
   if (!hasHttpSession()) return
-  const dir = profileDir("http-ours")
+  const dir = profileDir(`http-${name}`)
   const port = await freePort()
-  const { args, command } = nodeCommand("src/http/server.ts", ["--name", "ours", "--port", String(port)], {
+  const { args, command } = nodeCommand("src/http/server.ts", ["--name", name, "--port", String(port)], {
     core: 0,
     nodeArgs: ["--cpu-prof", `--cpu-prof-dir=${dir}`]
   })
   const server = spawn(command, args, { stdio: "ignore" })
   try {
     const up = await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/`)).status === 200, 30_000, 100)
-    if (!up) throw new Error("ours did not start")
+    if (!up) throw new Error(`${name} did not start`)
     const first = await fetch(`http://127.0.0.1:${port}/`)
     const cookie = first.headers.get("set-cookie")?.split(";")[0] ?? ""
-    log("profile: HTTP server (ours) under load, 5 s")
+    log(`profile: HTTP server (${name}) under load, 5 s`)
     const before = cpuMicros(server.pid!)
     const load = await runJson<{ requests: number }>(
       "src/http/loadgen.ts",
@@ -52,11 +52,11 @@ const http = async () => {
       { core: 1, timeoutMs: 60_000 }
     )
     const cpu = cpuMicros(server.pid!) - before
-    sections.push(`${load.requests} requests, ${(cpu / load.requests).toFixed(1)} µs of server CPU each.`)
+    sections.push(`${title}: ${load.requests} requests, ${(cpu / load.requests).toFixed(1)} µs of server CPU each.`)
   } finally {
     await stop(server)
   }
-  sections.push(toMarkdown(summarize(dir, 25), "HTTP server with HttpSession.middleware, 32 connections"))
+  sections.push(toMarkdown(summarize(dir, 25), title))
 }
 
 const redis = async () => {
@@ -116,7 +116,8 @@ const main = async () => {
     "--expired",
     "0.1"
   ])
-  await http()
+  await http("ours", "HTTP server: HttpSession.middleware + updateData, 32 connections")
+  await http("ours-read", "HTTP server: HttpSession.middleware, the handler only reads the session")
   await redis()
   const out = join(root, "summary.md")
   writeFileSync(out, sections.join("\n\n") + "\n")

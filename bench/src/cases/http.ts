@@ -38,6 +38,7 @@ export const servers = (diagnostics: boolean): Array<ServerSpec> => {
       label: "diagnostic: OURS without HttpSession (hand-written middleware on SessionManager)",
       diagnostic: true
     },
+    { name: "ours-norolling", label: "diagnostic: OURS with rolling: false", diagnostic: true, ...missing },
     { name: "bare-effect-untraced", label: "diagnostic: bare, tracer disabled", diagnostic: true, sessionless: true },
     { name: "ours-untraced", label: "diagnostic: OURS, tracer disabled", diagnostic: true, ...missing }
   ]

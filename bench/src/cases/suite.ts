@@ -29,6 +29,9 @@ export interface SweepRow {
   readonly ms: number
   readonly maxStallMs: number
   readonly loopDelayMaxMs: number
+  /** Longest garbage-collection pause during the sweep, and their total. */
+  readonly maxGcPauseMs?: number
+  readonly gcMs?: number
   /** Graceful shutdown of the manager afterwards (ours, one configuration). */
   readonly shutdownMs?: number
   readonly remaining: number

@@ -9,7 +9,7 @@
  *   node --import tsx src/cases/sweep-child.ts --store ours --size 100000 --expired 0.1 [--shutdown 1]
  */
 import * as Effect from "effect/Effect"
-import { monitorEventLoopDelay } from "node:perf_hooks"
+import { monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks"
 import * as SessionToken from "../../../src/SessionToken.js"
 import { argNumber, argValue } from "../lib/env.js"
 import {
@@ -54,8 +54,18 @@ const probe = async (sweep: Sweep) => {
     maxGap = Math.max(maxGap, t - last)
     last = t
   }, 1)
+  // garbage collections during the sweep: the longest pause (a stall the sweep cannot yield through)
+  let maxGcPauseMs = 0
+  let gcMs = 0
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      maxGcPauseMs = Math.max(maxGcPauseMs, entry.duration)
+      gcMs += entry.duration
+    }
+  })
   // let the probe settle before the sweep starts
   await new Promise((resolve) => setTimeout(resolve, 20))
+  gcObserver.observe({ entryTypes: ["gc"] })
   histogram.enable()
   last = performance.now()
   const started = performance.now()
@@ -66,7 +76,10 @@ const probe = async (sweep: Sweep) => {
   maxGap = Math.max(maxGap, performance.now() - last)
   clearInterval(timer)
   histogram.disable()
-  return { ms, removed, maxStallMs: maxGap, loopDelayMaxMs: histogram.max / 1e6 }
+  // GC entries are delivered asynchronously: give them a turn before reading
+  await new Promise((resolve) => setTimeout(resolve, 10))
+  gcObserver.disconnect()
+  return { ms, removed, maxStallMs: maxGap, loopDelayMaxMs: histogram.max / 1e6, maxGcPauseMs, gcMs }
 }
 
 type Sweep = () => Promise<number>

@@ -17,6 +17,7 @@ interface CallFrame {
 interface ProfileNode {
   readonly id: number
   readonly callFrame: CallFrame
+  readonly children?: ReadonlyArray<number>
 }
 interface Profile {
   readonly nodes: ReadonlyArray<ProfileNode>
@@ -30,6 +31,8 @@ export interface Summary {
   readonly busyMs: number
   readonly areas: ReadonlyArray<{ readonly area: string; readonly ms: number; readonly share: number }>
   readonly functions: ReadonlyArray<{ readonly name: string; readonly ms: number; readonly share: number }>
+  /** Inclusive time (self + callees) of the library's own functions (src/), by function. */
+  readonly library: ReadonlyArray<{ readonly name: string; readonly ms: number; readonly share: number }>
 }
 
 const areaOf = (frame: CallFrame): string => {
@@ -86,13 +89,30 @@ export const summarize = (dir: string, top = 25): Summary => {
     const name = `${frame.functionName || "(anonymous)"}${where}`
     functions.set(name, (functions.get(name) ?? 0) + delta)
   })
+  // inclusive time of src/ functions: every sample counts once for each distinct library frame on its stack
+  const parent = new Map<number, number>()
+  for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id)
+  const inclusive = new Map<string, number>()
+  profile.samples.forEach((id, i) => {
+    const delta = profile.timeDeltas[i] ?? 0
+    const seen = new Set<string>()
+    for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+      const frame = byId.get(at)!.callFrame
+      if (areaOf(frame) !== "effect-session (src/)") continue
+      const name = `${frame.functionName || "(anonymous)"} ${frame.url.split("/").slice(-1)[0]}:${frame.lineNumber + 1}`
+      if (seen.has(name)) continue
+      seen.add(name)
+      inclusive.set(name, (inclusive.get(name) ?? 0) + delta)
+    }
+  })
   const sorted = (map: Map<string, number>) => [...map.entries()].sort((a, b) => b[1] - a[1])
   return {
     file,
     totalMs: total / 1000,
     busyMs: busy / 1000,
     areas: sorted(areas).map(([area, us]) => ({ area, ms: us / 1000, share: us / busy })),
-    functions: sorted(functions).slice(0, top).map(([name, us]) => ({ name, ms: us / 1000, share: us / busy }))
+    functions: sorted(functions).slice(0, top).map(([name, us]) => ({ name, ms: us / 1000, share: us / busy })),
+    library: sorted(inclusive).slice(0, top).map(([name, us]) => ({ name, ms: us / 1000, share: us / busy }))
   }
 }
 
@@ -112,6 +132,12 @@ export const toMarkdown = (summary: Summary, title: string): string => {
     "| function (self time) | ms | share |",
     "|---|---:|---:|",
     ...summary.functions.filter((f) => !f.name.startsWith("(idle)")).map((f) =>
+      `| \`${f.name.replace(/\|/g, "\\|")}\` | ${f.ms.toFixed(0)} | ${(f.share * 100).toFixed(1)}% |`
+    ),
+    "",
+    "| effect-session function (inclusive: self + callees) | ms | share |",
+    "|---|---:|---:|",
+    ...summary.library.map((f) =>
       `| \`${f.name.replace(/\|/g, "\\|")}\` | ${f.ms.toFixed(0)} | ${(f.share * 100).toFixed(1)}% |`
     )
   ]
