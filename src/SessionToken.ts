@@ -11,7 +11,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
-import { createHash, randomBytes } from "node:crypto"
+import { createHash, hash as oneShotHash, randomBytes } from "node:crypto"
 
 /**
  * Length of every token this library mints (32 bytes in unpadded base64url).
@@ -163,7 +163,8 @@ export const isWellFormed = (token: string): boolean => token.length === TOKEN_L
  * @since 0.1.0
  * @category hashing
  */
-export const hash = (token: string): string => createHash("sha256").update(token).digest("base64url")
+// One-shot `crypto.hash` (Node >= 20.12): less than half the cost of createHash().update().digest().
+export const hash = (token: string): string => oneShotHash("sha256", token, "base64url")
 
 /**
  * The short name of a session in logs, spans and errors: the first characters of its key.
