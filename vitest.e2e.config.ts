@@ -1,17 +1,10 @@
-import { fileURLToPath } from "node:url"
 import { defineConfig } from "vitest/config"
-
-const src = fileURLToPath(new URL("./src", import.meta.url))
+import { alias } from "./vitest.config.js"
 
 // Browser tests: `npm run test:e2e`. They start the demo server as a child process and drive
 // Debian's Chromium (/usr/bin/chromium) through playwright-core; see test-e2e/demo.e2e.ts.
 export default defineConfig({
-  resolve: {
-    alias: [
-      { find: /^effect-session$/, replacement: `${src}/index.ts` },
-      { find: /^effect-session\/(.*)$/, replacement: `${src}/$1.ts` }
-    ]
-  },
+  resolve: { alias },
   test: {
     include: ["test-e2e/**/*.e2e.ts"],
     testTimeout: 120_000,

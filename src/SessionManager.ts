@@ -34,6 +34,7 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { acceptSession, AuthManager } from "./AuthManager.js"
+import { givenOptions } from "./internal/config.js"
 import * as Session from "./Session.js"
 import {
   AuthManagerError,
@@ -1293,11 +1294,7 @@ export const config: Config.Config<Options> = Config.all({
 }).pipe(
   Config.nested("SESSION"),
   // Durations stay strings here: the layer parses and validates them with the same typed errors.
-  Config.map((raw) => {
-    const options: { -readonly [K in keyof Options]?: unknown } = {}
-    for (const [name, value] of Object.entries(raw)) if (value !== undefined) options[name as keyof Options] = value
-    return options as Options
-  })
+  Config.map(givenOptions<Options>)
 )
 
 /**

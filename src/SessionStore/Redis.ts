@@ -58,9 +58,9 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type { Redis, RedisOptions } from "ioredis"
+import { givenOptions } from "../internal/config.js"
 import * as scripts from "../internal/redisScripts.js"
 import * as internal from "../internal/redisStore.js"
 import type { SessionConfigError } from "../SessionError.js"
@@ -89,13 +89,7 @@ import * as SessionStore from "../SessionStore.js"
  * @since 0.1.0
  * @category options
  */
-export interface StoreOptions {
-  readonly prefix?: string
-  readonly commandTimeout?: Duration.DurationInput
-  readonly maxIdleTtl?: Duration.DurationInput | "off"
-  readonly expiryGrace?: Duration.DurationInput
-  readonly scanCount?: number
-}
+export type StoreOptions = internal.StoreOptions
 
 /**
  * Options of the store layer: the store options, plus the connection.
@@ -121,11 +115,7 @@ export interface StoreOptions {
  * @since 0.1.0
  * @category options
  */
-export interface Options extends StoreOptions {
-  readonly url?: string | Redacted.Redacted<string>
-  readonly connectTimeout?: Duration.DurationInput
-  readonly redis?: RedisOptions
-}
+export type Options = internal.Options
 
 /**
  * The defaults, as documented on `StoreOptions` and `Options`.
@@ -289,11 +279,7 @@ export const config: Config.Config<Options> = Config.all({
   scanCount: optional(Config.integer("SESSION_REDIS_SCAN_COUNT"))
 }).pipe(
   // Durations stay strings here: the layer parses and validates them with typed errors.
-  Config.map((raw) => {
-    const options: { -readonly [K in keyof Options]?: unknown } = {}
-    for (const [name, value] of Object.entries(raw)) if (value !== undefined) options[name as keyof Options] = value
-    return options as Options
-  })
+  Config.map(givenOptions<Options>)
 )
 
 /**
