@@ -568,6 +568,10 @@ const traced = (name: string, sessionId?: string) => <A, E, R>(self: Effect.Effe
       : Effect.withSpan(self, name, sessionId === undefined ? {} : { attributes: { "session.id": sessionId } })
   )
 
+// Without a span (no tracer installed), annotateCurrentSpan builds and discards an exception.
+const annotateSpan = (key: string, value: string): Effect.Effect<void> =>
+  Effect.tracerWith((tracer) => tracer === builtInTracer ? Effect.void : Effect.annotateCurrentSpan(key, value))
+
 // Yields to the event loop (a macrotask), so that long work never holds it; unlike a sleep, it
 // does not depend on the Clock, so it also proceeds under TestClock.
 const yieldToEventLoop: Effect.Effect<void> = Effect.async<void>((resume) => {
@@ -876,7 +880,7 @@ export const make = (options: Options = {}): Effect.Effect<
           opened[kindOf(session)],
           activeUp[kindOf(session)],
           publish({ _tag: "Opened", sessionId, principalId: principal.id, anonymous: principal.anonymous }),
-          Effect.annotateCurrentSpan("session.id", sessionId),
+          annotateSpan("session.id", sessionId),
           Effect.logDebug("session opened").pipe(Effect.annotateLogs({ session: sessionId }))
         ], { discard: true })
         return session
