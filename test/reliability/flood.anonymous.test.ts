@@ -9,57 +9,12 @@
  * per auth and release call, which would itself grow the heap).
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
-import type { Session } from "effect-session"
-import { AuthManager, SessionManager, SessionStore } from "effect-session"
-import { describeExit, heapAfterGc, request } from "./support.js"
+import { Effect } from "effect"
+import { SessionManager } from "effect-session"
+import { count, counting, eventually, openMany, setup } from "./flood.js"
+import { heapAfterGc, request } from "./support.js"
 
 const MB = 1024 * 1024
-
-/** A lightweight auth manager: `x-user` names the principal; releases are counted (the mock keeps a log). */
-const counting = () => {
-  const stats = { releases: 0 }
-  const layer = AuthManager.layer({
-    authenticate: (req) => {
-      const user = req.headers["x-user"]
-      return Effect.succeed<Session.Principal>(
-        user === undefined ? AuthManager.anonymous : { id: user, anonymous: false }
-      )
-    },
-    release: () =>
-      Effect.sync(() => {
-        stats.releases++
-      })
-  })
-  return { stats, layer }
-}
-
-const setup = (options: SessionManager.Options, auth: Layer.Layer<AuthManager.AuthManager>) =>
-  SessionManager.layer({ sweepInterval: "off", ...options }).pipe(
-    Layer.provideMerge(SessionStore.layerMemory),
-    Layer.provideMerge(auth)
-  )
-
-const count = Effect.flatMap(SessionStore.SessionStore, (store) => store.count)
-const anonymousRequest = request()
-
-/** Opens `n` sessions one after the other; counts outcomes by description. */
-const openMany = (n: number, req = anonymousRequest) =>
-  Effect.gen(function*() {
-    const manager = yield* SessionManager.SessionManager
-    const outcomes = new Map<string, number>()
-    for (let i = 0; i < n; i++) {
-      const outcome = describeExit(yield* Effect.exit(manager.openSession(req)))
-      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1)
-    }
-    return Object.fromEntries(outcomes)
-  })
-
-/** Waits (real time, bounded) until `predicate` holds: background releases of evicted sessions. */
-const eventually = (predicate: () => boolean) =>
-  Effect.gen(function*() {
-    for (let i = 0; i < 500 && !predicate(); i++) yield* Effect.sleep("10 millis")
-  })
 
 describe("anonymous floods", () => {
   it.live(
