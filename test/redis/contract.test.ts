@@ -1,4 +1,4 @@
-import { afterAll, describe, it } from "@effect/vitest"
+import { afterAll, describe } from "@effect/vitest"
 import * as RedisStore from "effect-session/SessionStore/Redis"
 import { storeContract } from "../contract/SessionStore.contract.js"
 import { freshPrefix, startRedis } from "./server.js"
@@ -6,8 +6,7 @@ import { freshPrefix, startRedis } from "./server.js"
 const server = await startRedis()
 afterAll(() => server?.stop())
 
-if (server === undefined) {
-  describe.skip("SessionStore contract: redis", () => it("needs redis-server", () => {}))
-} else {
-  storeContract("redis", () => RedisStore.layer({ url: server.url, prefix: freshPrefix("contract") }))
-}
+// Without redis-server (never in CI, where startRedis throws instead) the suite is skipped.
+describe.skipIf(server === undefined)("redis", () => {
+  storeContract("redis", () => RedisStore.layer({ url: server!.url, prefix: freshPrefix("contract") }))
+})
