@@ -2,41 +2,6 @@
  * Diagnostic: OURS exactly as in ours.ts, with the tracer disabled for the whole server: no HTTP
  * span and none of the library's spans.
  */
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import * as HttpRouter from "@effect/platform/HttpRouter"
-import * as HttpServer from "@effect/platform/HttpServer"
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
-import * as Schema from "effect/Schema"
-import { createServer } from "node:http"
-import * as AuthManager from "../../../../src/AuthManager.js"
-import * as HttpSession from "../../../../src/HttpSession.js"
-import * as Session from "../../../../src/Session.js"
-import { SessionLive } from "../../../../src/SessionLive.js"
+import { startOurs } from "./ours.js"
 
-const Counter = Session.dataKey("counter", Schema.Number)
-
-export const start = (port: number) => {
-  const router = HttpRouter.empty.pipe(
-    HttpRouter.get(
-      "/",
-      Effect.map(
-        HttpSession.updateData(Counter, (n) => Option.getOrElse(n, () => 0) + 1),
-        (session) => HttpServerResponse.text(String(session.data.counter))
-      )
-    ),
-    HttpRouter.use(HttpSession.middleware)
-  )
-  const sessions = HttpSession.layer({ cookie: { secure: false } }).pipe(
-    Layer.provideMerge(SessionLive),
-    Layer.provide(AuthManager.layer({ authenticate: () => Effect.succeed({ id: "anonymous", anonymous: true }) }))
-  )
-  const app = router.pipe(
-    HttpServer.serve(),
-    Layer.provide(sessions),
-    Layer.provide(NodeHttpServer.layer(createServer, { port, host: "127.0.0.1" }))
-  )
-  Effect.runFork(Layer.launch(app).pipe(Effect.withTracerEnabled(false)))
-}
+export const start = (port: number) => startOurs(port, { traced: false })

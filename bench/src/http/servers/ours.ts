@@ -1,6 +1,7 @@
 /**
  * OURS: `HttpSession.middleware` on the router, `SessionLive` (default options, memory store),
  * an auth manager that makes everyone anonymous; the handler bumps a typed counter in the session.
+ * The diagnostic variants (ours-*.ts) start this same server with one thing changed.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as HttpRouter from "@effect/platform/HttpRouter"
@@ -18,18 +19,35 @@ import { SessionLive } from "../../../../src/SessionLive.js"
 
 const Counter = Session.dataKey("counter", Schema.Number)
 
-export const start = (port: number) => {
+export interface Variant {
+  /** `rolling: false`: the cookie is written only when the token changes. */
+  readonly rolling?: boolean
+  /** `false`: the tracer is disabled for the whole server (no HTTP span, none of ours). */
+  readonly traced?: boolean
+  /** The handler only reads the session; its counter lives outside the session. */
+  readonly readOnly?: boolean
+}
+
+let outside = 0
+
+const bump = Effect.map(
+  HttpSession.updateData(Counter, (n) => Option.getOrElse(n, () => 0) + 1),
+  (session) => HttpServerResponse.text(String(session.data.counter))
+)
+const read = Effect.map(
+  HttpSession.current,
+  (session) => HttpServerResponse.text(`${++outside} ${session.principal.id}`)
+)
+
+export const startOurs = (port: number, variant: Variant) => {
   const router = HttpRouter.empty.pipe(
-    HttpRouter.get(
-      "/",
-      Effect.map(
-        HttpSession.updateData(Counter, (n) => Option.getOrElse(n, () => 0) + 1),
-        (session) => HttpServerResponse.text(String(session.data.counter))
-      )
-    ),
+    HttpRouter.get("/", variant.readOnly === true ? read : bump),
     HttpRouter.use(HttpSession.middleware)
   )
-  const sessions = HttpSession.layer({ cookie: { secure: false } }).pipe(
+  const sessions = HttpSession.layer({
+    cookie: { secure: false },
+    ...(variant.rolling === undefined ? {} : { rolling: variant.rolling })
+  }).pipe(
     Layer.provideMerge(SessionLive),
     Layer.provide(AuthManager.layer({ authenticate: () => Effect.succeed({ id: "anonymous", anonymous: true }) }))
   )
@@ -38,5 +56,8 @@ export const start = (port: number) => {
     Layer.provide(sessions),
     Layer.provide(NodeHttpServer.layer(createServer, { port, host: "127.0.0.1" }))
   )
-  Effect.runFork(Layer.launch(app))
+  const launch = Layer.launch(app)
+  Effect.runFork(variant.traced === false ? Effect.withTracerEnabled(launch, false) : launch)
 }
+
+export const start = (port: number) => startOurs(port, {})
