@@ -16,7 +16,7 @@ import {
 } from "effect"
 import type { Session } from "effect-session"
 import { AuthManager, SessionError, SessionManager, SessionStore, SessionToken } from "effect-session"
-import { countingStore, eventually, managerLayer, request, settle, StoreCalls, users } from "./support.js"
+import { countingStore, eventually, managerLayer, managerWith, request, settle, StoreCalls, users } from "./support.js"
 
 const MINUTE = 60_000
 const HOUR = 60 * MINUTE
@@ -171,10 +171,7 @@ describe("getSession", () => {
       yield* Effect.flip(SessionManager.getSession(request(), opened.token!))
       expect(finished).toBe(true)
     }).pipe(Effect.provide(
-      SessionManager.layer({ sweepInterval: "off" }).pipe(
-        Layer.provide(SessionStore.layerMemory),
-        Layer.provide(auth)
-      )
+      managerWith(auth)
     ))
   })
 
@@ -257,10 +254,7 @@ describe("getSession", () => {
       expect(same.key).toBe(replaced.key)
       expect(yield* SessionManager.currentSessions).toHaveLength(1)
     }).pipe(Effect.provide(
-      SessionManager.layer({ sweepInterval: "off" }).pipe(
-        Layer.provide(SessionStore.layerMemory),
-        Layer.provide(auth)
-      )
+      managerWith(auth)
     ))
   })
 })
@@ -308,10 +302,7 @@ describe("closeSession", () => {
       expect(defect).toMatchObject({ _tag: "SessionCloseError", reason: "Defect" })
       expect(yield* SessionManager.currentSessions).toEqual([])
     }).pipe(Effect.provide(
-      SessionManager.layer({ sweepInterval: "off" }).pipe(
-        Layer.provide(SessionStore.layerMemory),
-        Layer.provide(auth)
-      )
+      managerWith(auth)
     ))
   })
 
@@ -354,10 +345,7 @@ describe("closeSession", () => {
       expect(released).toBe(1)
       expect(yield* SessionManager.currentSessions).toEqual([])
     }).pipe(Effect.provide(
-      SessionManager.layer({ sweepInterval: "off" }).pipe(
-        Layer.provide(SessionStore.layerMemory),
-        Layer.provide(auth)
-      )
+      managerWith(auth)
     ))
   })
 })

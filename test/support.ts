@@ -62,3 +62,7 @@ export const eventually = (condition: Effect.Effect<boolean>, attempts = 1000): 
       : attempts <= 0
       ? Effect.die(new Error("condition never held"))
       : Effect.zipRight(Effect.yieldNow(), eventually(condition, attempts - 1)))
+
+/** A manager on a memory store with the given auth manager, the sweeper off. */
+export const managerWith = (auth: Layer.Layer<AuthManager.AuthManager>) =>
+  SessionManager.layer({ sweepInterval: "off" }).pipe(Layer.provide(SessionStore.layerMemory), Layer.provide(auth))
