@@ -455,6 +455,18 @@ describe("sweeping", () => {
       expect(yield* mock.released).toEqual([anonymous.key, alice.key])
     }).pipe(Effect.provide(managerLayer())))
 
+  it.effect("a swept token answers Expired for a day, then Unknown", () =>
+    Effect.gen(function*() {
+      const opened = yield* SessionManager.openSession(request())
+      yield* TestClock.adjust(2 * MINUTE)
+      expect((yield* SessionManager.cleanSessions).closed).toBe(1)
+      const soon = yield* Effect.flip(SessionManager.getSession(request(), opened.token!))
+      expect(soon).toMatchObject({ reason: "Expired", limit: "Idle" })
+      yield* TestClock.adjust(24 * HOUR)
+      const later = yield* Effect.flip(SessionManager.getSession(request(), opened.token!))
+      expect(later).toMatchObject({ reason: "Unknown" })
+    }).pipe(Effect.provide(managerLayer())))
+
   it.effect("cleanSessions reports failed releases as values and still removes those sessions", () =>
     Effect.gen(function*() {
       yield* Effect.forEach([1, 2, 3], () => SessionManager.openSession(request()))
@@ -618,6 +630,31 @@ describe("session data", () => {
       expect(Object.keys(got.data)).toHaveLength(101)
       expect(got.data.counter).toBe(100)
     }).pipe(Effect.provide(managerLayer())))
+
+  it.effect("updateData gives up with a Conflict after its retry budget, changing nothing", () => {
+    const alwaysConflicting = Layer.effect(
+      SessionStore.SessionStore,
+      Effect.map(SessionStore.makeMemory, (inner): SessionStore.Service => ({
+        ...inner,
+        update: (key, change, cutoff) =>
+          change.expect === undefined
+            ? inner.update(key, change, cutoff)
+            : Effect.flatMap(inner.get(key), (record) =>
+              Effect.succeed({ _tag: "Conflict", record: Option.getOrThrow(record) } as const))
+      }))
+    )
+    return Effect.gen(function*() {
+      const opened = yield* SessionManager.openSession(request("alice"))
+      const error = yield* Effect.flip(SessionManager.updateData(opened, Counter, () => 1))
+      expect(error).toMatchObject({ _tag: "SessionStoreError", reason: "Conflict", operation: "updateData" })
+      expect(yield* SessionManager.getData(opened, Counter)).toEqual(Option.none())
+    }).pipe(Effect.provide(
+      SessionManager.layer({ sweepInterval: "off" }).pipe(
+        Layer.provide(alwaysConflicting),
+        Layer.provide(AuthManager.layerMock({ users }))
+      )
+    ))
+  })
 
   it.effect("a write to a closed or expired session fails and never revives it", () =>
     Effect.gen(function*() {
