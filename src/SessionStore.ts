@@ -11,7 +11,7 @@
  *   one: they answer `Missing` or `Expired` instead.
  * - `insert` enforces the caps atomically, so concurrent openings never overshoot them.
  *
- * Every store passes the same contract suite (`test/SessionStore.contract.ts`).
+ * Every store passes the same contract suite (`test/contract/store-contract.ts`, run over each store by `test/contract/*.test.ts`).
  *
  * @since 0.1.0
  */

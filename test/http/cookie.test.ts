@@ -1,6 +1,6 @@
 /**
  * The strict session-cookie reader on its own: what it accepts, what it refuses, and that it stays
- * linear on hostile headers. The HTTP-level table (`badCookie.test.ts`) checks the same family
+ * linear on hostile headers. The HTTP-level table (`bad-cookie.test.ts`) and the property test (`hostile-cookies.test.ts`) checks the same family
  * through a real server.
  */
 import { Cookies } from "@effect/platform"

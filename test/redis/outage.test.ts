@@ -9,7 +9,7 @@ import type { Session } from "effect-session"
 import { AuthManager, Session as S, SessionManager, SessionStore } from "effect-session"
 import * as RedisStore from "effect-session/SessionStore/Redis"
 import { Redis } from "ioredis"
-import { record } from "../contract/SessionStore.contract.js"
+import { record } from "../contract/store-contract.js"
 import { freePort, freshPrefix, redisServerAvailable, spawnRedis, startRedis } from "./server.js"
 import { captureLogs, rawClient, request } from "./support.js"
 

@@ -7,7 +7,7 @@ import { ConfigProvider, Context, Effect, Layer, Option } from "effect"
 import type { Session } from "effect-session"
 import { SessionStore } from "effect-session"
 import * as RedisStore from "effect-session/SessionStore/Redis"
-import { cutoff, record } from "../contract/SessionStore.contract.js"
+import { cutoff, record } from "../contract/store-contract.js"
 import { freshPrefix, startRedis } from "./server.js"
 import { captureLogs, keysOf, rawClient, scoreOf, withRedisStore } from "./support.js"
 

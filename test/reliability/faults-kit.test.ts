@@ -6,7 +6,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Option, TestClock } from "effect"
 import { AuthManager, SessionManager, SessionStore, SessionToken } from "effect-session"
 import * as Faults from "effect-session/SessionStore/Faults"
-import { cutoff, record, storeContract } from "../contract/SessionStore.contract.js"
+import { cutoff, record, storeContract } from "../contract/store-contract.js"
 import { describeExit, request, settle } from "./support.js"
 
 storeContract("faults kit (no fault) over memory", () => Faults.layer().pipe(Layer.provide(SessionStore.layerMemory)))

@@ -1,4 +1,4 @@
 import { SessionStore } from "effect-session"
-import { storeContract } from "./contract/SessionStore.contract.js"
+import { storeContract } from "./store-contract.js"
 
 storeContract("memory", () => SessionStore.layerMemory)

@@ -7,7 +7,7 @@
 import { afterAll, describe } from "@effect/vitest"
 import * as RedisStore from "effect-session/SessionStore/Redis"
 import { freshPrefix, startRedis } from "../redis/server.js"
-import { base, regressions } from "./model.cases.js"
+import { base, regressions } from "./model-cases.js"
 import { modelSuite } from "./model.js"
 
 const server = await startRedis()

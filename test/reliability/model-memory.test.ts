@@ -3,7 +3,7 @@
  * background sweeper. Failing scenarios found by the random search are kept as regressions.
  */
 import { SessionStore } from "effect-session"
-import { base, regressions } from "./model.cases.js"
+import { base, regressions } from "./model-cases.js"
 import { modelSuite } from "./model.js"
 
 modelSuite("memory store", () => SessionStore.layerMemory, {

@@ -1,5 +1,6 @@
 /**
- * SECURITY.md, bad input, "cookie header" family: one table, each row through a real server on
+ * Bad input of the "cookie header" family (missing, empty, malformed, oversized, quoted, duplicate,
+ * near-miss and prototype names): one table, each row through a real server on
  * loopback, each asserting the exact outcome: the status, whether a fresh session was opened,
  * whether the store was consulted (a counting store) and the auth manager asked (the mock's calls),
  * and that the live session the row was built from was neither served by mistake nor harmed.
@@ -244,7 +245,7 @@ const observe = <R>(send: Effect.Effect<Reply, unknown, R>) =>
     return { reply, storeCalls, authCalls } satisfies Observed
   })
 
-describe("cookie header bad input (SECURITY.md)", () => {
+describe("cookie header bad input", () => {
   for (const row of rows) {
     it.live(row.name, () =>
       Effect.gen(function*() {
@@ -310,19 +311,6 @@ describe("cookie header bad input (SECURITY.md)", () => {
         expect(json(after)).toEqual({ ...live, opened: false })
       }).pipe(Effect.provide(serve())))
   }
-
-  it.live("thousands of pairs are read in linear time (bounded wall time)", () =>
-    Effect.gen(function*() {
-      const minted = yield* request("GET", "/")
-      const token = cookieValue(minted)!
-      const header = `${pairs(3000, "a=1")}; sid=${token}`
-      const started = performance.now()
-      for (let i = 0; i < 20; i++) {
-        const reply = yield* request("GET", "/", { cookie: header })
-        expect(json(reply).opened).toBe(false)
-      }
-      expect((performance.now() - started) / 20).toBeLessThan(250)
-    }).pipe(Effect.provide(serve())))
 })
 
 describe("cookie header bad input with onInvalid: unauthorized", () => {
