@@ -1,7 +1,7 @@
 import { afterAll, describe } from "@effect/vitest"
 import * as RedisStore from "effect-session/SessionStore/Redis"
-import { storeContract } from "./store-contract.js"
 import { freshPrefix, startRedis } from "../redis/server.js"
+import { storeContract } from "./store-contract.js"
 
 const server = await startRedis()
 afterAll(() => server?.stop())
