@@ -17,19 +17,25 @@ import { execFileSync } from "node:child_process"
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { arch, cpus, totalmem } from "node:os"
 import { join } from "node:path"
-import { type HttpRow, runHttp } from "./cases/http.js"
+import { type HttpRow, runHttp, servers } from "./cases/http.js"
 import {
   type AnatomyRow,
+  heapConfigs,
   type HeapRow,
   type InprocessRow,
+  inprocessStores,
+  redisInflights,
   type RedisRow,
+  redisStores,
   runAnatomy,
   runHeap,
   runInprocess,
   runRedis,
   runSweep,
+  sweepConfigs,
   type SweepRow
 } from "./cases/suite.js"
+import { type Cell, cellState, failingCells, summarizeCells } from "./lib/coverage.js"
 import {
   argValue,
   benchDir,
@@ -158,7 +164,7 @@ const run = async () => {
     results.sweep = await runSweep(config, mode, log)
   })
   await attempt("http", async () => {
-    results.http = await runHttp(config, mode === "full" || argv.includes("--diagnostics"), log)
+    results.http = await runHttp(config, diagnostics, log)
     for (const row of results.http) {
       if (row.skipped !== undefined) results.notes.push(`http ${row.server}: ${row.skipped}`)
     }
@@ -167,6 +173,7 @@ const run = async () => {
     const redis = await runRedis(config, mode === "full" ? 2 : 1, log)
     results.redis = redis.rows
     if (redis.skipped !== undefined) results.notes.push(`redis: ${redis.skipped}`)
+    if (redis.rows.length === 0) redisSkipped = redis.skipped
     for (const row of redis.rows) {
       if (row.errors > 0) {
         results.notes.push(`redis ${row.store}, ${row.inflight} in flight: ${row.errors} operations failed`)
@@ -174,6 +181,62 @@ const run = async () => {
     }
   })
 }
+
+// ---------------------------------------------------------------------------------------------
+// Coverage: every case that ran has a cell for each expected measurement
+// ---------------------------------------------------------------------------------------------
+
+const diagnostics = mode === "full" || argv.includes("--diagnostics")
+
+const coverage = (): Array<Cell> => {
+  const cells: Array<Cell> = []
+  const add = (name: string, id: string, state: ReturnType<typeof cellState>) =>
+    cells.push({ case: name, id, ...state })
+  const ran = (name: string) => only.has(name) && !failed.includes(name)
+  if (ran("inprocess")) {
+    for (const size of config.inprocess) {
+      for (const store of inprocessStores) {
+        const rows = results.inprocess.filter((r) => r.store === store && r.size === size)
+        add("inprocess", `${store} @ ${size}`, cellState(rows[0], () => rows.flatMap((r) => [r.nsPerOp, r.cpuNsPerOp])))
+      }
+    }
+  }
+  if (ran("anatomy")) {
+    add("anatomy", "variants", cellState(results.anatomy[0], () => results.anatomy.map((r) => r.nsPerOp)))
+  }
+  if (ran("heap")) {
+    for (const [store, authenticated] of heapConfigs(config)) {
+      const row = results.heap.find((r) => r.store === store && r.authenticated === authenticated)
+      add("heap", `${store}${authenticated ? " (authenticated)" : ""}`, cellState(row, (r) => [r.bytesPerSession]))
+    }
+  }
+  if (ran("sweep")) {
+    sweepConfigs(config.sweep, mode).forEach(([store, size, fraction], i) => {
+      const row = results.sweep[i]
+      add("sweep", `${store} ${size} ${fraction}`, cellState(row, (r) => [r.ms, r.maxStallMs]))
+    })
+  }
+  if (ran("http")) {
+    for (const spec of servers(diagnostics)) {
+      const row = results.http.find((r) => r.server === spec.name)
+      add("http", spec.name, cellState(row, (r) => [r.rps, r.p99, r.cpuMicrosPerRequest]))
+    }
+  }
+  if (ran("redis")) {
+    for (const store of redisStores()) {
+      for (const inflight of redisInflights) {
+        const row = results.redis.find((r) => r.store === store && r.inflight === inflight)
+        const state = redisSkipped === undefined ? cellState(row, (r) => [r.opsPerSec]) : {
+          state: "skipped" as const,
+          detail: redisSkipped
+        }
+        add("redis", `${store}, ${inflight} in flight`, state)
+      }
+    }
+  }
+  return cells
+}
+let redisSkipped: string | undefined
 
 // ---------------------------------------------------------------------------------------------
 // Targets
@@ -195,8 +258,10 @@ const targets = (): Array<Target> => {
     ok === undefined ? "not measured" : ok ? "met" : "missed"
 
   // HTTP
-  const bare = results.http.find((r) => r.server === "bare-effect" && r.skipped === undefined)
-  const ours = results.http.find((r) => r.server === "ours" && r.skipped === undefined)
+  const measuredHttp = (server: string) =>
+    results.http.find((r) => r.server === server && r.skipped === undefined && r.noSamples !== true)
+  const bare = measuredHttp("bare-effect")
+  const ours = measuredHttp("ours")
   const overhead = ours && bare ? ours.cpuMicrosPerRequest! - bare.cpuMicrosPerRequest! : undefined
   out.push({
     target: "HTTP: server CPU added per request over bare @effect/platform-node",
@@ -288,7 +353,7 @@ const targets = (): Array<Target> => {
 
   // redis
   const redisOf = (store: string, inflight: number) =>
-    results.redis.find((r) => r.store === store && r.inflight === inflight)
+    results.redis.find((r) => r.store === store && r.inflight === inflight && r.noSamples !== true)
   for (const [inflight, goal, min] of [[64, "≥ 1.5x", 1.5], [1, "≈ 1x (≥ 0.95x)", 0.95]] as const) {
     const o = redisOf("ours", inflight)
     const c = redisOf("connect-redis", inflight)
@@ -447,8 +512,8 @@ const httpTable = (): string => {
     table(
       ["server", "req/s", "× bare", "p50 ms", "p99 ms", "p99 × bare", "server CPU µs/req", "added over bare µs"],
       results.http.map((r) =>
-        r.skipped !== undefined
-          ? [r.label, `skipped: ${r.skipped}`, "", "", "", "", "", ""]
+        r.skipped !== undefined || r.noSamples === true
+          ? [r.label, r.noSamples === true ? "no samples" : `skipped: ${r.skipped}`, "", "", "", "", "", ""]
           : [
             r.server === "ours" ? `**${r.label}**` : r.label,
             num(r.rps),
@@ -482,12 +547,13 @@ const redisTable = (): string => {
     table(
       ["client", "ops/s, 1 in flight", "× connect-redis", "ops/s, 64 in flight", "× connect-redis"],
       stores.map((store) => {
-        const at = (inflight: number) => results.redis.find((r) => r.store === store && r.inflight === inflight)
+        const at = (inflight: number) =>
+          results.redis.find((r) => r.store === store && r.inflight === inflight && r.noSamples !== true)
         return [
           labels[store] ?? store,
-          num(at(1)?.opsPerSec),
+          at(1) === undefined ? "no samples" : num(at(1)?.opsPerSec),
           ratio((at(1)?.opsPerSec ?? NaN) / (cr(1)?.opsPerSec ?? NaN)),
-          num(at(64)?.opsPerSec),
+          at(64) === undefined ? "no samples" : num(at(64)?.opsPerSec),
           ratio((at(64)?.opsPerSec ?? NaN) / (cr(64)?.opsPerSec ?? NaN))
         ]
       })
@@ -497,7 +563,7 @@ const redisTable = (): string => {
 
 const charts = (): Record<string, string> => {
   const out: Record<string, string> = {}
-  const measured = results.http.filter((r) => r.skipped === undefined)
+  const measured = results.http.filter((r) => r.skipped === undefined && r.noSamples !== true)
   if (measured.length > 0) {
     const bars = (f: (r: HttpRow) => number | undefined) =>
       results.http.map((r) => ({
@@ -617,11 +683,16 @@ const main = async () => {
   }
   process.stdout.write(md + "\n")
   log(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s; results in ${resultsDir}`)
-  // a case that could not run is a failure (CI runs --smoke for this); slow numbers are not
-  if (failed.length > 0) {
-    log(`failed cases: ${failed.join(", ")}`)
-    process.exit(1)
+  // A case that could not run, or a cell it did not fill, is a failure (CI runs --smoke for
+  // this), and so is a skipped cell under CI; slow numbers and "no samples" are not.
+  const cells = coverage()
+  const bad = failingCells(cells, process.env.CI !== undefined && process.env.CI !== "")
+  log(`coverage: ${summarizeCells(cells)}`)
+  for (const cell of bad) {
+    log(`coverage: ${cell.case} ${cell.id}: ${cell.state}${cell.detail ? ` (${cell.detail})` : ""}`)
   }
+  if (failed.length > 0) log(`failed cases: ${failed.join(", ")}`)
+  if (failed.length > 0 || bad.length > 0) process.exit(1)
 }
 
 main().catch((error) => {

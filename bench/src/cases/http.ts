@@ -9,6 +9,7 @@ import { existsSync } from "node:fs"
 import { join } from "node:path"
 import { benchDir, hasHttpSession, type Sizes } from "../lib/env.js"
 import { cpuMicros, freePort, nodeCommand, pool, runJson, stop, waitFor } from "../lib/proc.js"
+import { num } from "../lib/report.js"
 
 export interface ServerSpec {
   readonly name: string
@@ -47,27 +48,33 @@ export const servers = (diagnostics: boolean): Array<ServerSpec> => {
 
 export interface LoadResult {
   readonly requests: number
+  /** Responses with status 200; 0 means the window has no samples (percentiles are null). */
+  readonly samples: number
   readonly seconds: number
   readonly rps: number
   readonly non2xx: number
   readonly errors: number
   readonly timeouts: number
-  readonly p50: number
-  readonly p90: number
-  readonly p99: number
-  readonly max: number
+  readonly p50: number | null
+  readonly p90: number | null
+  readonly p99: number | null
+  readonly max: number | null
 }
 
 export interface HttpRow {
   readonly server: string
   readonly label: string
   readonly skipped?: string
+  /** No repetition got a single 200 in its window (a saturated machine): nothing to report. */
+  readonly noSamples?: boolean
   /** Best repetition for each metric (the machine is shared: noise only ever slows things down). */
   readonly rps?: number
   readonly p50?: number
   readonly p99?: number
   readonly cpuMicrosPerRequest?: number
-  readonly repetitions?: ReadonlyArray<LoadResult & { readonly cpuMicrosPerRequest: number }>
+  readonly repetitions?: ReadonlyArray<LoadResult & { readonly cpuMicrosPerRequest: number | null }>
+  /** Failed requests (connection errors, timeouts) over all repetitions. */
+  readonly errors?: number
 }
 
 interface Running {
@@ -83,7 +90,7 @@ const get = async (port: number, cookie: string) => {
   return { status: response.status, body: await response.text(), setCookie: response.headers.get("set-cookie") }
 }
 
-const startServer = async (spec: ServerSpec): Promise<Running> => {
+const startServer = async (spec: ServerSpec, startTimeoutMs: number): Promise<Running> => {
   const port = await freePort()
   const { args, command } = nodeCommand("src/http/server.ts", ["--name", spec.name, "--port", String(port)], {
     core: 0
@@ -91,7 +98,7 @@ const startServer = async (spec: ServerSpec): Promise<Running> => {
   const child = spawn(command, args, { cwd: benchDir, stdio: ["ignore", "ignore", "pipe"] })
   const running: Running = { spec, child, port, cookie: "", stderr: "" }
   child.stderr!.on("data", (chunk) => (running.stderr += chunk))
-  const up = await waitFor(async () => (await get(port, "")).status === 200, 30_000, 100)
+  const up = await waitFor(async () => (await get(port, "")).status === 200, startTimeoutMs, 100)
   if (!up) {
     await stop(child)
     throw new Error(`${spec.name} did not start: ${running.stderr.slice(-2000)}`)
@@ -133,9 +140,9 @@ export const runHttp = async (
 ): Promise<Array<HttpRow>> => {
   const specs = servers(diagnostics)
   const running: Array<Running> = []
-  const reps = new Map<string, Array<LoadResult & { cpuMicrosPerRequest: number }>>()
+  const reps = new Map<string, Array<LoadResult & { cpuMicrosPerRequest: number | null }>>()
   const { connections, repetitions, seconds, warmupSeconds } = sizes.http
-  const timeoutMs = (seconds + warmupSeconds) * 1000 + 30_000
+  const timeoutMs = (seconds + warmupSeconds) * 1000 + sizes.childTimeoutMs
   try {
     const started = await pool(
       specs.map((spec) => async () => {
@@ -143,7 +150,7 @@ export const runHttp = async (
           log(`http: ${spec.name} skipped (${spec.missing})`)
           return undefined
         }
-        const server = await startServer(spec)
+        const server = await startServer(spec, sizes.childTimeoutMs)
         running.push(server)
         if (warmupSeconds > 0) await load(server, warmupSeconds, connections, timeoutMs)
         log(
@@ -167,15 +174,19 @@ export const runHttp = async (
         const cpuBefore = cpuMicros(pid)
         const result = await load(server, seconds, connections, timeoutMs)
         const cpu = cpuMicros(pid) - cpuBefore
-        if (result.non2xx > 0 || result.errors > 0) {
-          throw new Error(`${server.spec.name}: ${result.non2xx} non-2xx, ${result.errors} errors`)
+        // a wrong answer is a failure; slowness (errors, timeouts, no 200 at all) is not
+        if (result.non2xx > 0) throw new Error(`${server.spec.name}: ${result.non2xx} non-2xx responses`)
+        if (server.child.exitCode !== null || server.child.signalCode !== null) {
+          throw new Error(`${server.spec.name} exited: ${server.stderr.slice(-2000)}`)
         }
-        const row = { ...result, cpuMicrosPerRequest: cpu / result.requests }
+        const row = { ...result, cpuMicrosPerRequest: result.samples === 0 ? null : cpu / result.requests }
         reps.get(server.spec.name)!.push(row)
         log(
-          `http: ${server.spec.name} rep ${rep + 1}: ${result.rps.toFixed(0)} req/s, p99 ${result.p99.toFixed(2)} ms, ${
-            row.cpuMicrosPerRequest.toFixed(1)
-          } µs CPU/req`
+          `http: ${server.spec.name} rep ${rep + 1}: ${
+            result.samples === 0
+              ? "no samples (no 200 in the window)"
+              : `${num(result.rps)} req/s, p99 ${num(result.p99!)} ms, ${num(row.cpuMicrosPerRequest!)} µs CPU/req`
+          }${result.errors > 0 ? `, ${result.errors} errors` : ""}`
         )
       }
     }
@@ -187,14 +198,18 @@ export const runHttp = async (
     if (all === undefined || all.length === 0) {
       return { server: spec.name, label: spec.label, skipped: spec.missing ?? "not run" }
     }
+    const errors = all.reduce((sum, r) => sum + r.errors, 0)
+    const sampled = all.filter((r) => r.samples > 0)
+    if (sampled.length === 0) return { server: spec.name, label: spec.label, noSamples: true, repetitions: all, errors }
     return {
       server: spec.name,
       label: spec.label,
-      rps: Math.max(...all.map((r) => r.rps)),
-      p50: Math.min(...all.map((r) => r.p50)),
-      p99: Math.min(...all.map((r) => r.p99)),
-      cpuMicrosPerRequest: Math.min(...all.map((r) => r.cpuMicrosPerRequest)),
-      repetitions: all
+      rps: Math.max(...sampled.map((r) => r.rps)),
+      p50: Math.min(...sampled.map((r) => r.p50!)),
+      p99: Math.min(...sampled.map((r) => r.p99!)),
+      cpuMicrosPerRequest: Math.min(...sampled.map((r) => r.cpuMicrosPerRequest!)),
+      repetitions: all,
+      errors
     }
   })
 }

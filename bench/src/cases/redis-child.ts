@@ -47,7 +47,7 @@ export interface Throughput {
   /** Operations that failed (e.g. a store timeout under load): counted, not retried. */
   readonly errors: number
   readonly opsPerSec: number
-  readonly microsPerOp: number
+  readonly microsPerOp: number | null
 }
 
 /** For each in-flight level: that many loops, each running one operation after another, for `seconds` (after a short warm-up). */
@@ -85,7 +85,14 @@ const driveAt = async (inflight: number, op: (i: number) => Promise<unknown>): P
   const done = (await loops(seconds * 1000)).reduce((a, b) => a + b, 0)
   const elapsed = (performance.now() - started) / 1000
   if (errors > 0) console.error(`${storeName}, ${inflight} in flight: ${errors} failed operations, first:`, firstError)
-  return { inflight, ops: done, errors, opsPerSec: done / elapsed, microsPerOp: (elapsed * 1e6) / done }
+  // no operation completed in the window (a saturated machine): "no samples", not a timing
+  return {
+    inflight,
+    ops: done,
+    errors,
+    opsPerSec: done / elapsed,
+    microsPerOp: done === 0 ? null : (elapsed * 1e6) / done
+  }
 }
 
 const ours = async (touchOnly: boolean) => {

@@ -34,15 +34,18 @@ const done = (error: unknown, result: autocannon.Result) => {
   process.stdout.write(
     JSON.stringify({
       requests: result.requests.total,
+      /** Responses with status 200 (their latencies are the percentiles); 0: no samples. */
+      samples,
       seconds: result.duration,
       rps: result.requests.total / result.duration,
       non2xx: result.non2xx,
       errors: result.errors,
       timeouts: result.timeouts,
-      p50: percentile(sorted, 50),
-      p90: percentile(sorted, 90),
-      p99: percentile(sorted, 99),
-      max: sorted[sorted.length - 1] ?? NaN
+      // null when no 200 arrived in the window (a saturated machine): reported as "no samples"
+      p50: samples === 0 ? null : percentile(sorted, 50),
+      p90: samples === 0 ? null : percentile(sorted, 90),
+      p99: samples === 0 ? null : percentile(sorted, 99),
+      max: samples === 0 ? null : sorted[sorted.length - 1]
     }) + "\n"
   )
 }
