@@ -4,7 +4,9 @@
  *   npm run bench                 quick (~2 minutes): 10k and 100k resident sessions
  *   npm run bench -- --full       up to 1M resident sessions, longer HTTP runs
  *   npm run bench -- --smoke      seconds, tiny sizes, no timing assertions (CI)
- *   npm run bench -- --only http,redis      a subset: inprocess, heap, sweep, http, redis
+ *   npm run bench -- --only ops   operation counts and CPU per request only (seconds)
+ *   npm run bench -- --only ops --update-baseline   record the counts in bench/baseline/ops.json
+ *   npm run bench -- --only http,redis      a subset: ops, inprocess, anatomy, heap, sweep, http, redis
  *   npm run bench -- --publish    also copy the charts to bench/charts/ (embedded in BENCHMARKS.md)
  *   npm run bench -- --diagnostics     diagnostic HTTP variants of ours and bare (always on with --full)
  *   npm run bench -- --full --only http --merge    re-run one case, keep the others of latest-full.json
@@ -18,6 +20,7 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { arch, cpus, totalmem } from "node:os"
 import { join } from "node:path"
 import { type HttpRow, runHttp, servers } from "./cases/http.js"
+import { baselineFile, type OpsResult, runOps } from "./cases/ops.js"
 import {
   type AnatomyRow,
   heapConfigs,
@@ -47,13 +50,20 @@ import {
   resultsDir,
   sizes
 } from "./lib/env.js"
+import { type Spread } from "./lib/measure.js"
+import { describeNoise, isNoisy } from "./lib/noise.js"
 import { canPin } from "./lib/proc.js"
 import { count, num, ratio, table } from "./lib/report.js"
 import { barPanels, logLogChart, type Series } from "./lib/svg.js"
 
 const argv = process.argv.slice(2)
 const mode: Mode = argv.includes("--full") ? "full" : argv.includes("--smoke") ? "smoke" : "quick"
-const only = new Set((argValue(argv, "only") ?? "inprocess,anatomy,heap,sweep,http,redis").split(","))
+const cases = ["ops", "inprocess", "anatomy", "heap", "sweep", "http", "redis"] as const
+const only = new Set(argValue(argv, "only")?.split(",") ?? cases)
+for (const name of only) {
+  if (!(cases as ReadonlyArray<string>).includes(name)) throw new Error(`unknown case ${name}: ${cases.join(", ")}`)
+}
+const updateBaseline = argv.includes("--update-baseline")
 const publish = argv.includes("--publish")
 // keep the other cases of the latest run of this mode (to re-run one case)
 const merge = argv.includes("--merge")
@@ -123,6 +133,7 @@ const meta = {
 // ---------------------------------------------------------------------------------------------
 
 interface Results {
+  ops: OpsResult | undefined
   inprocess: Array<InprocessRow>
   anatomy: Array<AnatomyRow>
   heap: Array<HeapRow>
@@ -132,7 +143,16 @@ interface Results {
   notes: Array<string>
 }
 
-const results: Results = { inprocess: [], anatomy: [], heap: [], sweep: [], http: [], redis: [], notes: [] }
+const results: Results = {
+  ops: undefined,
+  inprocess: [],
+  anatomy: [],
+  heap: [],
+  sweep: [],
+  http: [],
+  redis: [],
+  notes: []
+}
 
 /** Runs one case; a case that fails is reported in the notes and the others still run. */
 const attempt = async (name: string, f: () => Promise<void>) => {
@@ -151,6 +171,10 @@ const failed: Array<string> = []
 const run = async () => {
   log(`mode ${mode}, cases ${[...only].join(", ")}, pinned ${meta.pinned}, load ${meta.loadavg}`)
   if (!meta.pinned) results.notes.push("taskset or a second core missing: processes were not pinned")
+  await attempt("ops", async () => {
+    const { effect, "@effect/platform": platform } = meta.versions
+    results.ops = await runOps(config, { updateBaseline, versions: { effect, "@effect/platform": platform } }, log)
+  })
   await attempt("inprocess", async () => {
     results.inprocess = await runInprocess(config, log)
   })
@@ -193,6 +217,13 @@ const coverage = (): Array<Cell> => {
   const add = (name: string, id: string, state: ReturnType<typeof cellState>) =>
     cells.push({ case: name, id, ...state })
   const ran = (name: string) => only.has(name) && !failed.includes(name)
+  if (ran("ops")) {
+    const names = new Set([...Object.keys(baselineOps()), ...(results.ops?.rows ?? []).map((r) => r.name)])
+    for (const name of names) {
+      const row = results.ops?.rows.find((r) => r.name === name)
+      add("ops", name, cellState(row, (r) => [r.ops, r.cpuMicros]))
+    }
+  }
   if (ran("inprocess")) {
     for (const size of config.inprocess) {
       for (const store of inprocessStores) {
@@ -237,6 +268,14 @@ const coverage = (): Array<Cell> => {
   return cells
 }
 let redisSkipped: string | undefined
+
+const baselineOps = (): Record<string, number> => {
+  try {
+    return (JSON.parse(readFileSync(baselineFile, "utf8")) as { ops: Record<string, number> }).ops
+  } catch {
+    return {}
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Targets
@@ -373,6 +412,52 @@ const targets = (): Array<Target> => {
 // ---------------------------------------------------------------------------------------------
 
 const us = (ns: number | undefined) => (ns === undefined ? undefined : ns / 1000)
+
+/** `median (min to max)` of a spread, e.g. per-round paired differences. */
+const spreadCell = (s: Spread | undefined, format: (n: number) => string = (n) => num(n)) =>
+  s === undefined ? "–" : `${format(s.median)} (${format(s.min)} to ${format(s.max)})`
+
+const opsTable = (): string => {
+  const ops = results.ops
+  if (ops === undefined) return ""
+  return [
+    `### 0. Effect operations and CPU per request, in process (HttpApp.toWebHandlerLayer, no sockets)`,
+    "",
+    `Operations are exact (a supervisor counts them); CPU is the median of ${ops.rounds} interleaved rounds of ${ops.requests} requests per variant, with the per-round paired differences against bare (median, min to max). ${
+      describeNoise(ops.shares)
+    }${isNoisy(ops.shares) ? ": **noisy run**" : ""}.`,
+    "",
+    table(
+      [
+        "variant",
+        "operations/request",
+        "added over bare",
+        "baseline",
+        "CPU µs/request",
+        "CPU added over bare µs",
+        "CPU × floor"
+      ],
+      ops.rows.map((r) => [
+        r.name.startsWith("ours") ? `**${r.label}**` : r.label,
+        r.opsRange[0] === r.opsRange[1] ? String(r.ops) : `${r.ops} (${r.opsRange[0]} to ${r.opsRange[1]})`,
+        r.addedOps === 0 ? "–" : `+${r.addedOps}`,
+        r.baseline === undefined ? "none" : String(r.baseline),
+        num(r.cpuMicros),
+        spreadCell(r.addedCpu),
+        spreadCell(r.vsFloor, (n) => ratio(n))
+      ])
+    ),
+    ...(ops.regressions.length > 0 ? ["", `**Above the baseline:** ${ops.regressions.join("; ")}.`] : []),
+    ...(ops.improvements.length > 0
+      ? [
+        "",
+        `Below the baseline (lock it in with \`npm run bench -- --only ops --update-baseline\`): ${
+          ops.improvements.join("; ")
+        }.`
+      ]
+      : [])
+  ].join("\n")
+}
 
 const inprocessTables = (): string => {
   if (results.inprocess.length === 0) return ""
@@ -629,6 +714,8 @@ const markdown = (goals: ReadonlyArray<Target>): string =>
       : []),
     table(["target", "goal", "measured", "status"], goals.map((t) => [t.target, t.goal, t.measured, t.status])),
     "",
+    opsTable(),
+    "",
     inprocessTables(),
     "",
     anatomyTable(),
@@ -646,10 +733,11 @@ const markdown = (goals: ReadonlyArray<Target>): string =>
 const mergeLatest = () => {
   const file = join(resultsDir, `latest-${mode}.json`)
   const previous = JSON.parse(readFileSync(file, "utf8")) as Partial<Results> & { meta?: typeof meta }
-  const cases = ["inprocess", "anatomy", "heap", "sweep", "http", "redis"] as const
-  for (const name of cases) {
+  const kinds = ["inprocess", "anatomy", "heap", "sweep", "http", "redis"] as const
+  for (const name of kinds) {
     if (!only.has(name) && Array.isArray(previous[name])) (results[name] as Array<unknown>) = previous[name]!
   }
+  if (!only.has("ops") && previous.ops !== undefined) results.ops = previous.ops
   const kept = cases.filter((name) => !only.has(name))
   results.notes.push(
     `cases ${kept.join(", ")} are from the run of ${previous.meta?.date ?? "?"} (commit ${
@@ -692,7 +780,14 @@ const main = async () => {
     log(`coverage: ${cell.case} ${cell.id}: ${cell.state}${cell.detail ? ` (${cell.detail})` : ""}`)
   }
   if (failed.length > 0) log(`failed cases: ${failed.join(", ")}`)
-  if (failed.length > 0 || bad.length > 0) process.exit(1)
+  // operation counts are exact: one above its committed baseline is a regression, whatever the noise
+  for (const line of results.ops?.improvements ?? []) {
+    log(`ops: improved: ${line}; lock it in: npm run bench -- --only ops --update-baseline`)
+  }
+  for (const line of results.ops?.regressions ?? []) log(`ops: REGRESSION: ${line}`)
+  const regressed = (results.ops?.regressions.length ?? 0) > 0
+  if (regressed) log(`ops: counts above ${baselineFile}: fix them, or if intended, update it with --update-baseline`)
+  if (failed.length > 0 || bad.length > 0 || regressed) process.exit(1)
 }
 
 main().catch((error) => {

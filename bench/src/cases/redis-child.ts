@@ -10,14 +10,14 @@
  * `ioredis-get` and `node-redis-get` (a bare GET: the floor of one round trip).
  */
 import { RedisStore as ConnectRedis } from "connect-redis"
+import * as SessionManager from "effect-session/SessionManager"
+import * as SessionStore from "effect-session/SessionStore"
+import * as RedisStore from "effect-session/SessionStore/Redis"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import { Redis } from "ioredis"
 import { createClient } from "redis"
-import * as SessionManager from "../../../src/SessionManager.js"
-import * as SessionStore from "../../../src/SessionStore.js"
-import * as RedisStore from "../../../src/SessionStore/Redis.js"
 import { argNumber, argValue } from "../lib/env.js"
 import {
   anonymous,

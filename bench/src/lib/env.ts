@@ -35,6 +35,8 @@ export interface Sizes {
     readonly connections: number
   }
   readonly redis: { readonly seconds: number; readonly sessions: number }
+  /** Operation counts: requests counted one by one; timed rounds of `requests` per variant. */
+  readonly ops: { readonly counted: number; readonly rounds: number; readonly requests: number }
   /** Hard limit on one child process, in ms. */
   readonly childTimeoutMs: number
   /** Child processes run at once: 1 for measurements; 2 (the cores) in smoke mode, where timing means nothing. */
@@ -51,6 +53,7 @@ export const sizes: Record<Mode, Sizes> = {
     sweep: 2_000,
     http: { warmupSeconds: 0, seconds: 0.5, repetitions: 1, connections: 8 },
     redis: { seconds: 0.2, sessions: 100 },
+    ops: { counted: 5, rounds: 2, requests: 20 },
     // generous: CI runs this on a machine whose cores other processes may keep busy
     childTimeoutMs: 180_000,
     parallel: 2
@@ -64,6 +67,7 @@ export const sizes: Record<Mode, Sizes> = {
     sweep: 100_000,
     http: { warmupSeconds: 0.5, seconds: 2, repetitions: 2, connections: 32 },
     redis: { seconds: 1, sessions: 1_000 },
+    ops: { counted: 20, rounds: 10, requests: 300 },
     childTimeoutMs: 60_000,
     parallel: 1
   },
@@ -76,6 +80,7 @@ export const sizes: Record<Mode, Sizes> = {
     sweep: 1_000_000,
     http: { warmupSeconds: 3, seconds: 10, repetitions: 2, connections: 32 },
     redis: { seconds: 5, sessions: 10_000 },
+    ops: { counted: 50, rounds: 20, requests: 1_000 },
     childTimeoutMs: 300_000,
     parallel: 1
   }
