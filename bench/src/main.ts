@@ -19,7 +19,7 @@ import { execFileSync } from "node:child_process"
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { arch, cpus, totalmem } from "node:os"
 import { join } from "node:path"
-import { type HttpRow, runHttp, servers } from "./cases/http.js"
+import { BARE, type HttpRow, runHttp, servers } from "./cases/http.js"
 import { baselineFile, type OpsResult, runOps } from "./cases/ops.js"
 import {
   type AnatomyRow,
@@ -39,19 +39,9 @@ import {
   type SweepRow
 } from "./cases/suite.js"
 import { type Cell, cellState, failingCells, summarizeCells } from "./lib/coverage.js"
-import {
-  argValue,
-  benchDir,
-  chartsDir,
-  hasHttpSession,
-  hasRedisStore,
-  type Mode,
-  repoDir,
-  resultsDir,
-  sizes
-} from "./lib/env.js"
+import { argValue, benchDir, chartsDir, type Mode, repoDir, resultsDir, sizes } from "./lib/env.js"
 import { type Spread } from "./lib/measure.js"
-import { describeNoise, isNoisy } from "./lib/noise.js"
+import { describeNoise, isNoisy, NOISY_SHARE } from "./lib/noise.js"
 import { canPin } from "./lib/proc.js"
 import { count, num, ratio, table } from "./lib/report.js"
 import { barPanels, logLogChart, type Series } from "./lib/svg.js"
@@ -123,9 +113,7 @@ const meta = {
         return "missing"
       }
     })()
-  },
-  httpSession: hasHttpSession(),
-  redisStore: hasRedisStore()
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -299,23 +287,24 @@ const targets = (): Array<Target> => {
   // HTTP
   const measuredHttp = (server: string) =>
     results.http.find((r) => r.server === server && r.skipped === undefined && r.noSamples !== true)
-  const bare = measuredHttp("bare-effect")
+  const bare = measuredHttp(BARE)
   const ours = measuredHttp("ours")
-  const overhead = ours && bare ? ours.cpuMicrosPerRequest! - bare.cpuMicrosPerRequest! : undefined
+  const overhead = ours?.addedCpu
   out.push({
-    target: "HTTP: server CPU added per request over bare @effect/platform-node",
+    target:
+      "HTTP: server CPU added per request over bare @effect/platform-node (median of per-round paired differences)",
     goal: "≤ 10 µs",
-    measured: overhead === undefined
+    measured: overhead === undefined || bare === undefined
       ? "–"
-      : `${num(overhead)} µs (${ratio(ours!.cpuMicrosPerRequest! / bare!.cpuMicrosPerRequest!)} bare)`,
-    status: status(overhead === undefined ? undefined : overhead <= 10)
+      : `${spreadCell(overhead)} µs (${ratio(ours!.cpuMicrosPerRequest! / bare.cpuMicrosPerRequest!)} bare)`,
+    status: status(overhead === undefined ? undefined : overhead.median <= 10)
   })
-  const p99 = ours && bare ? ours.p99! / bare.p99! : undefined
+  const p99 = ours?.p99VsBare
   out.push({
-    target: "HTTP: p99 latency vs bare",
+    target: "HTTP: p99 latency vs bare (median of per-round ratios)",
     goal: "≤ 1.2x",
-    measured: ratio(p99),
-    status: status(p99 === undefined ? undefined : p99 <= 1.2)
+    measured: spreadCell(p99, (n) => ratio(n)),
+    status: status(p99 === undefined ? undefined : p99.median <= 1.2)
   })
 
   // getSession
@@ -589,25 +578,38 @@ const sweepTable = (): string => {
 
 const httpTable = (): string => {
   if (results.http.length === 0) return ""
-  const bare = results.http.find((r) => r.server === "bare-effect")
-  const { connections, repetitions, seconds } = config.http
+  const { connections, rounds, seconds } = config.http
+  const shares = results.http.flatMap((r) => (r.rounds ?? []).map((w) => w.othersShare ?? undefined))
   return [
-    `### 4. HTTP on loopback (${connections} connections, ${repetitions} x ${seconds} s, best repetition; server on core 0, autocannon on core 1)`,
+    `### 4. HTTP on loopback (${connections} connections, ${rounds} rounds of ${seconds} s per server, interleaved; server on core 0, autocannon on core 1)`,
+    "",
+    `Server CPU is the server process' own (\`process.cpuUsage()\`, reported by the server) per request answered; medians over the rounds, and per-round paired differences with bare (median, min to max). Throughput and latency are wall-clock figures: on a busy machine they move most. ${
+      describeNoise(shares)
+    }${isNoisy(shares) ? ": **noisy run**" : ""}.`,
     "",
     table(
-      ["server", "req/s", "× bare", "p50 ms", "p99 ms", "p99 × bare", "server CPU µs/req", "added over bare µs"],
+      [
+        "server",
+        "server CPU µs/req",
+        "CPU added over bare µs",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "p99 × bare",
+        "noisy rounds"
+      ],
       results.http.map((r) =>
         r.skipped !== undefined || r.noSamples === true
           ? [r.label, r.noSamples === true ? "no samples" : `skipped: ${r.skipped}`, "", "", "", "", "", ""]
           : [
             r.server === "ours" ? `**${r.label}**` : r.label,
+            num(r.cpuMicrosPerRequest),
+            r.server === BARE ? "–" : spreadCell(r.addedCpu),
             num(r.rps),
-            ratio(r.rps! / (bare?.rps ?? NaN)),
             num(r.p50),
             num(r.p99),
-            ratio(r.p99! / (bare?.p99 ?? NaN)),
-            num(r.cpuMicrosPerRequest),
-            r.server === "bare-effect" ? "–" : num(r.cpuMicrosPerRequest! - (bare?.cpuMicrosPerRequest ?? NaN))
+            r.server === BARE ? "–" : spreadCell(r.p99VsBare, (n) => ratio(n)),
+            `${(r.rounds ?? []).filter((w) => (w.othersShare ?? 0) > NOISY_SHARE).length}/${r.rounds?.length ?? 0}`
           ]
       )
     )
@@ -660,7 +662,7 @@ const charts = (): Record<string, string> => {
       "HTTP on loopback: one session cookie, counter bumped per request",
       `${mode} run ${
         meta.date.slice(0, 16)
-      }Z, node ${meta.node}, ${config.http.connections} connections, best of ${config.http.repetitions} x ${config.http.seconds}s`,
+      }Z, node ${meta.node}, ${config.http.connections} connections, median of ${config.http.rounds} x ${config.http.seconds}s`,
       [
         { title: "throughput", unit: "req/s", bars: bars((r) => r.rps) },
         { title: "server CPU", unit: "µs/request", bars: bars((r) => r.cpuMicrosPerRequest) },
