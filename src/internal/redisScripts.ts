@@ -484,6 +484,34 @@ return { out, corrupt }
 `
 )
 
+/**
+ * ARGV: base, principalId, except ("" for none). Removes every record of the principal but
+ * `except` in one step (the whole store is one slot). Returns {removed, corrupt}.
+ */
+export const revoke = script(
+  "revoke",
+  `
+local pid, except = ARGV[2], ARGV[3]
+local removed, corrupt = {}, {}
+for _, m in ipairs(redis.call("ZRANGE", pkey(pid), 0, -1)) do
+  local k = keyOf(m)
+  if k ~= except then
+    local h, flat = load(k)
+    if h == false then
+      drop(k)
+      corrupt[#corrupt + 1] = k
+    elseif h == nil or h["pid"] ~= pid or h["anon"] ~= "0" or h["mp"] ~= m then
+      redis.call("ZREM", pkey(pid), m)
+    else
+      delete(h, k)
+      removed[#removed + 1] = record(k, flat)
+    end
+  end
+end
+return { removed, corrupt }
+`
+)
+
 /** ARGV: base. Returns {anonymous, authenticated}. */
 export const count = script(
   "count",
