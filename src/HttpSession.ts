@@ -42,6 +42,7 @@ import * as Schema from "effect/Schema"
 import { AuthManager } from "./AuthManager.js"
 import type * as AuthManagerModule from "./AuthManager.js"
 import * as cookie from "./internal/cookie.js"
+import * as expiry from "./internal/expiry.js"
 import type * as Session from "./Session.js"
 import {
   AuthManagerError,
@@ -603,12 +604,11 @@ const uncacheable = (response: HttpServerResponse.HttpServerResponse) =>
 const maxAgeOf = (state: State, session: Session.Session, now: number): number | undefined => {
   const { manager, settings } = state.http
   if (settings.cookie.maxAge === "browser") return undefined
-  let millis = Infinity
-  if (settings.rolling) {
-    const idle = manager.settings.idleLimit[session.principal.anonymous ? "anonymous" : "authenticated"]
-    if (Option.isSome(idle)) millis = Duration.toMillis(idle.value)
-  }
-  if (session.expiresAt !== null) millis = Math.min(millis, session.expiresAt - now)
+  const policy = manager.settings.policy
+  // rolling: the idle deadline as of now (the request used the session); otherwise only the absolute one
+  const millis = settings.rolling
+    ? expiry.deadlineOf({ ...session, lastUsedAt: now }, policy) - now
+    : (session.expiresAt ?? Infinity) - now
   return millis === Infinity ? undefined : Math.max(1, Math.floor(millis / 1000))
 }
 

@@ -35,6 +35,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { acceptSession, AuthManager } from "./AuthManager.js"
 import { givenOptions } from "./internal/config.js"
+import * as expiry from "./internal/expiry.js"
 import * as Session from "./Session.js"
 import {
   AuthManagerError,
@@ -704,24 +705,13 @@ export const make = (options: Options = {}): Effect.Effect<
     const events = yield* Effect.acquireRelease(PubSub.sliding<SessionEvent>(1024), PubSub.shutdown)
     const limits = settings.limits
     if (store.validatePolicy !== undefined) yield* store.validatePolicy(settings.policy)
-    const idleAnonymous = settings.policy.idle.anonymous
-    const idleAuthenticated = settings.policy.idle.authenticated
     const absolute = settings.policy.absolute
-    const touchInterval = settings.policy.touchInterval
     // A rotated-away key keeps leading to its successor this long, so a logout racing a rotation
     // still closes what it became (see SessionStore.Rekey.linkUntil).
     const linkGrace = Math.min(ROTATION_LINK_GRACE, absolute)
-    const cutoffAt = (now: number): SessionStore.Cutoff => ({
-      now,
-      idleBefore: { anonymous: now - idleAnonymous, authenticated: now - idleAuthenticated }
-    })
+    const cutoffAt = (now: number) => expiry.cutoffAt(settings.policy, now)
     const expiresAtFrom = (createdAt: number) => absolute === Infinity ? null : createdAt + absolute
-    const expiryLimit = (record: Session.Record, now: number): "Idle" | "Absolute" | undefined =>
-      record.expiresAt !== null && record.expiresAt <= now
-        ? "Absolute"
-        : now - record.lastUsedAt >= (record.principal.anonymous ? idleAnonymous : idleAuthenticated)
-        ? "Idle"
-        : undefined
+    const expiryLimit = (record: Session.Record, now: number) => expiry.limitOf(record, settings.policy, now)
     const publish = (event: SessionEvent) => PubSub.publish(events, event)
 
     // The auth manager is user code: bound it in time and turn its defects into typed failures,
@@ -1118,30 +1108,33 @@ export const make = (options: Options = {}): Effect.Effect<
       const redacted = typeof token === "string" ? Redacted.make(token) : token
       return Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const cutoff = cutoffAt(now)
-        return Effect.flatMap(store.touch(key, cutoff, now - touchInterval), (result): Effect.Effect<
-          Lookup,
-          InvalidSession | AuthManagerError | SessionStoreError | SessionLimitError
-        > => {
-          switch (result._tag) {
-            case "Missing":
-              return unknown(key)
-            case "Expired":
-              return expire(result.record, expiryLimit(result.record, now) ?? "Idle")
-            case "Revoked":
-              return revoked(result.record)
-            case "Written":
-            case "Read": {
-              const session = withToken(result.record, redacted)
-              const touched = result._tag === "Written"
-              return accepts
-                ? Effect.succeed({ session, touched })
-                : Effect.map(
-                  validated(request, session, cutoff),
-                  (verdict) => verdict === session ? { session, touched } : { session: verdict, touched: true }
-                )
+        return Effect.flatMap(
+          store.touch(key, cutoff, expiry.touchBefore(settings.policy, now)),
+          (result): Effect.Effect<
+            Lookup,
+            InvalidSession | AuthManagerError | SessionStoreError | SessionLimitError
+          > => {
+            switch (result._tag) {
+              case "Missing":
+                return unknown(key)
+              case "Expired":
+                return expire(result.record, expiryLimit(result.record, now) ?? "Idle")
+              case "Revoked":
+                return revoked(result.record)
+              case "Written":
+              case "Read": {
+                const session = withToken(result.record, redacted)
+                const touched = result._tag === "Written"
+                return accepts
+                  ? Effect.succeed({ session, touched })
+                  : Effect.map(
+                    validated(request, session, cutoff),
+                    (verdict) => verdict === session ? { session, touched } : { session: verdict, touched: true }
+                  )
+              }
             }
           }
-        })
+        )
       }).pipe(traced("SessionManager.getSession", SessionToken.shortId(key)))
     }
 

@@ -26,6 +26,7 @@ import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
+import * as expiry from "./internal/expiry.js"
 import * as internal from "./internal/memoryStore.js"
 import type * as Session from "./Session.js"
 import type { SessionConfigError, SessionLimitError, SessionStoreError } from "./SessionError.js"
@@ -297,7 +298,7 @@ export class SessionStore extends Context.Tag("effect-session/SessionStore")<Ses
  * @since 0.1.0
  * @category predicates
  */
-export const isExpired: (record: Session.Record, cutoff: Cutoff) => boolean = internal.isExpired
+export const isExpired: (record: Session.Record, cutoff: Cutoff) => boolean = expiry.isExpired
 
 /**
  * Builds an in-memory store. Each operation is a single synchronous step, hence atomic with

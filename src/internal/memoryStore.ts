@@ -4,11 +4,7 @@ import type * as Session from "../Session.js"
 import { jsonEquals } from "../Session.js"
 import { SessionLimitError, SessionStoreError } from "../SessionError.js"
 import type * as SessionStore from "../SessionStore.js"
-
-/** @internal */
-export const isExpired = (record: Session.Record, cutoff: SessionStore.Cutoff): boolean =>
-  (record.expiresAt !== null && record.expiresAt <= cutoff.now) ||
-  record.lastUsedAt <= (record.principal.anonymous ? cutoff.idleBefore.anonymous : cutoff.idleBefore.authenticated)
+import { isExpired } from "./expiry.js"
 
 const conflict = (operation: string) => new SessionStoreError({ reason: "Conflict", operation })
 
