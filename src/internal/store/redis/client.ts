@@ -168,6 +168,9 @@ export const storeError = (operation: string, cause: unknown): SessionStoreError
 /** Out of memory: Redis refused a write. @internal */
 export const isOutOfMemory = (cause: unknown): boolean => cause instanceof Error && cause.message.startsWith("OOM")
 
+/** A value of another type under a session key. @internal */
+export const isWrongType = (cause: unknown): boolean => cause instanceof Error && cause.message.startsWith("WRONGTYPE")
+
 type Call = (...args: Array<string>) => Promise<unknown>
 
 /**

@@ -6,7 +6,8 @@
  * - `{prefix}:s:<key>`: a hash per session: `v` (format version), `pid`, `anon` ("1"/"0"), `p`
  *   (principal JSON), `c`, `u`, `e` (createdAt, lastUsedAt, expiresAt or "null"), one field
  *   `d:<name>` per data value (canonical JSON text, never re-encoded by Lua), `ml`, `mp` (its
- *   members in the LRU and principal sets) and `f` (its rotation family, when it was rotated);
+ *   members in the LRU and principal sets), `f` (its rotation family, when it was rotated) and `j`
+ *   (the record as the JSON text below, rewritten by every write: a lookup is one HMGET);
  * - `{prefix}:lru:anonymous`, `{prefix}:lru:authenticated`: sorted sets by lastUsedAt, members
  *   `<sequence>:<key>` (`{prefix}:seq` counts), so ties are ordered by order of use;
  * - `{prefix}:exp`: sorted set of keys by expiresAt (records without one are absent);
@@ -91,7 +92,16 @@ local function keyOf(m)
 end
 
 local function load(k) return loadAt(rkey(k), k) end
-local function fresh(k) return redis.call("HGETALL", rkey(k)) end
+-- Rewrites the record's JSON text (field "j", what a lookup reads with one HMGET) after a write,
+-- and returns it.
+local function rejson(k)
+  local flat = redis.call("HGETALL", rkey(k))
+  local h = {}
+  for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
+  local text = json(k, h, flat)
+  redis.call("HSET", rkey(k), "j", text)
+  return text
+end
 
 local function lruOf(h) if h["anon"] == "1" then return LRU_A else return LRU_U end end
 

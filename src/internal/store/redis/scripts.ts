@@ -27,8 +27,9 @@ const script = (name: string, flags: string, body: string, keys = 5): Script => 
 }
 
 /**
- * The lookup: KEYS = [record]; ARGV = [key]. Reads only (`no-writes`): `R` + record, `M` or `C`
- * (the caller removes a corrupt value with `drop`, since this script cannot write).
+ * The lookup of a record without its JSON text (written before 0.2.0): KEYS = [record]; ARGV =
+ * [key]. Reads only (`no-writes`): `R` + record, `M` or `C` (the caller removes a corrupt value
+ * with `drop`, since this script cannot write).
  */
 export const read: Script = (() => {
   const lua = `#!lua flags=no-writes
@@ -74,6 +75,7 @@ h["mp"] = h["ml"]
 redis.call("HSET", rkey(k), "ml", h["ml"], "mp", h["mp"])
 index(h, k)
 ttl(k, h, tonumber(h["u"]), num(ARGV[2]), num(ARGV[3]))
+rejson(k)
 return { "ok", evicted, corrupt }
 `
 )
@@ -112,7 +114,7 @@ if h == false then drop(k) return "C" end
 if expired(h, now, num(ARGV[6]), num(ARGV[7])) then return "E" .. json(k, h, flat) end
 if tonumber(h["u"]) > num(ARGV[8]) then return "R" .. json(k, h, flat) end
 touched(k, h, now, ARGV[5])
-return "W" .. json(k, h, fresh(k))
+return "W" .. rejson(k)
 `
 )
 
@@ -144,7 +146,7 @@ local removeCount = tonumber(ARGV[11])
 hdel(rkey(k), ARGV, 12, 11 + removeCount)
 hset(rkey(k), ARGV, 12 + removeCount)
 touched(k, h, now, ARGV[5])
-return "W" .. json(k, h, fresh(k))
+return "W" .. rejson(k)
 `
 )
 
@@ -221,7 +223,7 @@ end
 hset(rkey(nk), fields, 1)
 index(n, nk)
 ttl(nk, n, now, num(ARGV[2]), num(ARGV[3]))
-return { "rekeyed", json(k, h, flat), json(nk, n, fresh(nk)), evicted, corrupt }
+return { "rekeyed", json(k, h, flat), rejson(nk), evicted, corrupt }
 `
 )
 

@@ -16,8 +16,9 @@ import { SessionLimitError, SessionStoreError } from "../../../SessionError.js"
 import type * as SessionStore from "../../../SessionStore.js"
 import { shortId } from "../../../SessionToken.js"
 import { isExpired } from "../../expiry.js"
-import { type Client, commands, isOutOfMemory } from "./client.js"
+import { type Client, commands, isOutOfMemory, isWrongType } from "./client.js"
 import { canonical, DATA, dataFields, decodeRecord, encodeRecord, numberArg, principalFields } from "./codec.js"
+import { FORMAT_VERSION } from "./lua.js"
 import * as scripts from "./scripts.js"
 import { type Settings, validatePolicy } from "./settings.js"
 
@@ -174,28 +175,40 @@ export const make = (
           )
       })
 
-    // The lookup: one read-only script; expiry decided here with the one rule (expiry.ts).
+    // The lookup: one read-only command (HMGET of the record's JSON text and format version); a
+    // record written before 0.2.0 (no JSON text yet) is read by a read-only script. Expiry is
+    // decided here, with the one rule (expiry.ts).
     const read = <A>(
       operation: string,
       key: string,
       found: (record: Session.Record) => Effect.Effect<A, SessionStoreError>,
       absent: Effect.Effect<A>
-    ): Effect.Effect<A, SessionStoreError> =>
-      c.run(operation, scripts.read, [recordKey(key), key], (reply) => {
-        const text = asString(reply)
-        switch (text.charCodeAt(0)) {
-          case MISSING:
-            return absent
-          case CORRUPT:
-            return Effect.zipRight(dropStored(operation, key, FORMAT), absent)
-          default: {
-            const record = decodeRecord(text, 1)
-            return typeof record === "string"
-              ? Effect.zipRight(dropStored(operation, key, record), absent)
-              : found(record)
-          }
+    ): Effect.Effect<A, SessionStoreError> => {
+      const redisKey = recordKey(key)
+      const corrupt = (reason: string) => Effect.zipRight(dropStored(operation, key, reason), absent)
+      return c.attempt(operation, () => client.hmget(redisKey, "j", "v"), (reply) => {
+        const [text, version] = asArray(reply)
+        if (typeof text === "string") {
+          if (version !== FORMAT_VERSION) return corrupt(FORMAT)
+          const record = decodeRecord(text)
+          return typeof record === "string" ? corrupt(record) : found(record)
         }
-      })
+        if (version === null || version === undefined) return absent
+        return c.run(operation, scripts.read, [redisKey, key], (legacy) => {
+          const text = asString(legacy)
+          switch (text.charCodeAt(0)) {
+            case MISSING:
+              return absent
+            case CORRUPT:
+              return corrupt(FORMAT)
+            default: {
+              const record = decodeRecord(text, 1)
+              return typeof record === "string" ? corrupt(record) : found(record)
+            }
+          }
+        })
+      }, (cause) => isWrongType(cause) ? corrupt(FORMAT) : undefined)
+    }
 
     const get: SessionStore.Service["get"] = (key) =>
       read("get", key, (record) => Exit.succeed(Option.some(record)), noneExit)
