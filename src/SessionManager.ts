@@ -35,6 +35,8 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { acceptSession, AuthManager } from "./AuthManager.js"
 import { givenOptions } from "./internal/config.js"
+import * as expiry from "./internal/expiry.js"
+import * as json from "./internal/json.js"
 import * as Session from "./Session.js"
 import {
   AuthManagerError,
@@ -42,7 +44,7 @@ import {
   InvalidSession,
   SessionCloseError,
   SessionConfigError,
-  type SessionDataError,
+  SessionDataError,
   type SessionLimitError,
   SessionStoreError
 } from "./SessionError.js"
@@ -87,11 +89,16 @@ export type Cap = number | "unlimited"
  *   `SessionCloseError` (`Timeout`).
  * - `authTimeout` (10 seconds): an `authenticate` or `validateSession` still running after this
  *   fails with `AuthManagerError` (`Timeout`); its late answer is discarded.
+ * - `touchInterval` (the shorter of 1 minute and a tenth of the shortest idle limit): a lookup
+ *   writes `lastUsedAt` only when it would advance by at least this much, otherwise it is a pure
+ *   read. Idle expiry may then come up to one interval early, never late. `"always"` writes on
+ *   every lookup; an interval of half the shortest idle limit or more is refused.
  * - `maxSessions` (1,000,000), `maxAnonymousSessions` (100,000), `maxSessionsPerPrincipal`
- *   (`"unlimited"`): caps on live sessions.
+ *   (100): caps on live sessions.
  * - `onLimit` (`"evictLeastRecentlyUsed"`): at a cap, evict the least recently used session of
  *   that kind (an anonymous one first for `maxSessions`; authenticated sessions are never evicted
- *   to make room for anonymous ones), or `"refuse"` with `SessionLimitError`.
+ *   to make room for anonymous ones, and a principal holding more than its fair share of
+ *   `maxSessions` evicts its own), or `"refuse"` with `SessionLimitError`.
  *
  * @since 0.1.0
  * @category options
@@ -105,6 +112,7 @@ export interface Options {
   readonly sweepBatchSize?: number
   readonly releaseTimeout?: Duration.DurationInput
   readonly authTimeout?: Duration.DurationInput
+  readonly touchInterval?: Duration.DurationInput | "always"
   readonly maxSessions?: Cap
   readonly maxAnonymousSessions?: Cap
   readonly maxSessionsPerPrincipal?: Cap
@@ -131,7 +139,11 @@ export interface Settings {
   readonly sweepBatchSize: number
   readonly releaseTimeout: Duration.Duration
   readonly authTimeout: Duration.Duration
+  /** A lookup touches only when `lastUsedAt` would advance by at least this much (zero: always). */
+  readonly touchInterval: Duration.Duration
   readonly limits: SessionStore.Limits
+  /** The expiry rules in milliseconds, as stores see them (`Infinity`: off). */
+  readonly policy: SessionStore.Policy
 }
 
 /**
@@ -155,9 +167,10 @@ export const defaults = {
   sweepBatchSize: 1000,
   releaseTimeout: "10 seconds",
   authTimeout: "10 seconds",
+  touchInterval: "1 minute",
   maxSessions: 1_000_000,
   maxAnonymousSessions: 100_000,
-  maxSessionsPerPrincipal: "unlimited",
+  maxSessionsPerPrincipal: 100,
   onLimit: "evictLeastRecentlyUsed"
 } as const satisfies Options
 
@@ -264,7 +277,10 @@ export const validateOptions = (options: Options = {}): Effect.Effect<Settings, 
     const maxSessionsPerPrincipal = yield* decodeCap(
       "maxSessionsPerPrincipal",
       options.maxSessionsPerPrincipal,
-      defaults.maxSessionsPerPrincipal
+      // likewise for an explicit maxSessions below the default per-principal cap
+      options.maxSessions !== undefined && maxSessions < defaults.maxSessionsPerPrincipal
+        ? "unlimited"
+        : defaults.maxSessionsPerPrincipal
     )
     if (Number.isFinite(maxAnonymousSessions) && maxAnonymousSessions > maxSessions) {
       return yield* invalid(
@@ -282,19 +298,50 @@ export const validateOptions = (options: Options = {}): Effect.Effect<Settings, 
     if (onLimit !== "evictLeastRecentlyUsed" && onLimit !== "refuse") {
       return yield* invalid("onLimit", `must be "evictLeastRecentlyUsed" or "refuse", got ${JSON.stringify(onLimit)}`)
     }
+    const idleLimit = {
+      anonymous: shortest(idleTimeout, cleanupAnonymousSessionTime),
+      authenticated: shortest(idleTimeout, cleanupSessionTime)
+    }
+    const shortestIdle = Duration.toMillis(
+      Option.getOrElse(shortest(idleLimit.anonymous, idleLimit.authenticated), () =>
+        Duration.infinity)
+    )
+    const touchInterval = options.touchInterval === "always"
+      ? Duration.zero
+      : yield* Effect.map(
+        decodeLimit(
+          "touchInterval",
+          options.touchInterval,
+          Math.max(1, Math.min(Duration.toMillis(defaults.touchInterval), shortestIdle / 10))
+        ),
+        Option.getOrElse(() => Duration.zero)
+      )
+    if (Duration.toMillis(touchInterval) >= shortestIdle / 2) {
+      return yield* invalid(
+        "touchInterval",
+        `must be under half the shortest idle limit (${Duration.format(Duration.millis(shortestIdle))}), got ${
+          Duration.format(touchInterval)
+        }; idle expiry may come up to one interval early`
+      )
+    }
+    const millisOf = (limit: Option.Option<Duration.Duration>) =>
+      Option.match(limit, { onNone: () => Infinity, onSome: Duration.toMillis })
     return {
       idleTimeout,
       absoluteLifetime,
       cleanupSessionTime,
       cleanupAnonymousSessionTime,
-      idleLimit: {
-        anonymous: shortest(idleTimeout, cleanupAnonymousSessionTime),
-        authenticated: shortest(idleTimeout, cleanupSessionTime)
-      },
+      idleLimit,
       sweepInterval,
       sweepBatchSize,
       releaseTimeout: releaseTimeout.value,
       authTimeout: authTimeout.value,
+      touchInterval,
+      policy: {
+        idle: { anonymous: millisOf(idleLimit.anonymous), authenticated: millisOf(idleLimit.authenticated) },
+        absolute: millisOf(absoluteLifetime),
+        touchInterval: Duration.toMillis(touchInterval)
+      },
       limits: {
         maxSessions,
         maxAnonymousSessions: Math.min(maxAnonymousSessions, maxSessions),
@@ -363,16 +410,40 @@ export interface CleanReport extends CloseReport {
  */
 export interface Service {
   readonly settings: Settings
+  /**
+   * Runs the auth manager's `authenticate` under the manager's guard (`authTimeout`, thrown
+   * exceptions and defects as `AuthManagerError`), without opening anything.
+   */
+  readonly authenticate: (
+    request: HttpServerRequest.HttpServerRequest
+  ) => Effect.Effect<Session.Principal, ExplicitLogin | AuthManagerError>
   /** Authenticates the request and opens a session for the principal, with a fresh token. */
   readonly openSession: (
     request: HttpServerRequest.HttpServerRequest
   ) => Effect.Effect<Session.Session, ExplicitLogin | AuthManagerError | SessionStoreError | SessionLimitError>
+  /**
+   * Opens a session for a principal the caller already has (from `authenticate`), optionally with
+   * initial data; `authenticate` is not run again. The `Opened` event and metric fire here, when
+   * the session is stored.
+   */
+  readonly openSessionFor: (
+    principal: Session.Principal,
+    options?: { readonly data?: Session.Data }
+  ) => Effect.Effect<Session.Session, SessionStoreError | SessionLimitError | SessionDataError>
+  /** Like `getSession`, and says whether the lookup touched the session (its idle deadline moved). */
+  readonly lookupSession: (
+    request: HttpServerRequest.HttpServerRequest,
+    token: string | Redacted.Redacted<string>
+  ) => Effect.Effect<Lookup, InvalidSession | AuthManagerError | SessionStoreError | SessionLimitError>
   /** Finds the live session of a token, validates it with the auth manager, and touches it. */
   readonly getSession: (
     request: HttpServerRequest.HttpServerRequest,
     token: string | Redacted.Redacted<string>
   ) => Effect.Effect<Session.Session, InvalidSession | AuthManagerError | SessionStoreError | SessionLimitError>
-  /** Closes a session (any value naming it); idempotent. Fails only if this call ran a failing release. */
+  /**
+   * Closes a session (any value naming it), and what a concurrent rotation or replacement turned
+   * it into; idempotent. Fails only if this call ran a failing release.
+   */
   readonly closeSession: (
     session: Pick<Session.Session, "key">
   ) => Effect.Effect<void, SessionCloseError | SessionStoreError>
@@ -385,7 +456,10 @@ export interface Service {
   readonly currentSessions: Effect.Effect<ReadonlyArray<Session.Session>, SessionStoreError>
   /** The live sessions of a principal (without tokens). */
   readonly sessionsOf: (principalId: string) => Effect.Effect<ReadonlyArray<Session.Session>, SessionStoreError>
-  /** Closes every session of a principal, except the one named by `except`. */
+  /**
+   * Closes every session of a principal, except the one named by `except`: once it answers, none
+   * of them (nor what they are rotated or replaced into) is served again.
+   */
   readonly closeAllOf: (
     principalId: string,
     options?: { readonly except?: Pick<Session.Session, "key"> }
@@ -422,13 +496,29 @@ export interface Service {
 
 /**
  * Options of `rotateSession`. Giving a `principal` that differs from the current one is a login:
- * the session's lifetime restarts.
+ * the session's lifetime restarts and its data starts empty, except the keys named in `keep`
+ * (data never crosses principals unless the caller says which: a flag or a CSRF token set before
+ * a login must not carry over to the signed-in user). A rotation that keeps the principal keeps
+ * all data.
  *
  * @since 0.1.0
  * @category models
  */
 export interface RotateOptions {
   readonly principal?: Session.Principal
+  readonly keep?: ReadonlyArray<string>
+}
+
+/**
+ * What `lookupSession` found: the live session, and whether this lookup wrote its `lastUsedAt`
+ * (so the idle deadline moved: a rolling cookie is worth re-sending).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Lookup {
+  readonly session: Session.Session
+  readonly touched: boolean
 }
 
 /**
@@ -530,7 +620,8 @@ const invalidBy = {
   Malformed: Metric.increment(Metric.tagged(invalidTotal, "reason", "Malformed")),
   Unknown: Metric.increment(Metric.tagged(invalidTotal, "reason", "Unknown")),
   Expired: Metric.increment(Metric.tagged(invalidTotal, "reason", "Expired")),
-  Rejected: Metric.increment(Metric.tagged(invalidTotal, "reason", "Rejected"))
+  Rejected: Metric.increment(Metric.tagged(invalidTotal, "reason", "Rejected")),
+  Revoked: Metric.increment(Metric.tagged(invalidTotal, "reason", "Revoked"))
 }
 const kindOf = (record: Session.Record) => record.principal.anonymous ? "anonymous" : "authenticated"
 
@@ -579,10 +670,9 @@ const yieldToEventLoop: Effect.Effect<void> = Effect.async<void>((resume) => {
   return Effect.sync(() => clearImmediate(handle))
 })
 const MAX_UPDATE_ATTEMPTS = 16
-const RELEASE_CONCURRENCY = 16
 const TOMBSTONE_CAP = 10_000
 const TOMBSTONE_AGE = 24 * 60 * 60 * 1000
-const MAX_CLOSE_ALL_ROUNDS = 8
+const ROTATION_LINK_GRACE = 60 * 60 * 1000
 
 /**
  * Builds a session manager from validated settings (needs `AuthManager` and `SessionStore`). The
@@ -615,22 +705,14 @@ export const make = (options: Options = {}): Effect.Effect<
     const generator = yield* SessionToken.TokenGenerator
     const events = yield* Effect.acquireRelease(PubSub.sliding<SessionEvent>(1024), PubSub.shutdown)
     const limits = settings.limits
-    const millisOf = (limit: Option.Option<Duration.Duration>) =>
-      Option.match(limit, { onNone: () => Infinity, onSome: Duration.toMillis })
-    const idleAnonymous = millisOf(settings.idleLimit.anonymous)
-    const idleAuthenticated = millisOf(settings.idleLimit.authenticated)
-    const absolute = millisOf(settings.absoluteLifetime)
-    const cutoffAt = (now: number): SessionStore.Cutoff => ({
-      now,
-      idleBefore: { anonymous: now - idleAnonymous, authenticated: now - idleAuthenticated }
-    })
+    if (store.validatePolicy !== undefined) yield* store.validatePolicy(settings.policy)
+    const absolute = settings.policy.absolute
+    // A rotated-away key keeps leading to its successor this long, so a logout racing a rotation
+    // still closes what it became (see SessionStore.Rekey.linkUntil).
+    const linkGrace = Math.min(ROTATION_LINK_GRACE, absolute)
+    const cutoffAt = (now: number) => expiry.cutoffAt(settings.policy, now)
     const expiresAtFrom = (createdAt: number) => absolute === Infinity ? null : createdAt + absolute
-    const expiryLimit = (record: Session.Record, now: number): "Idle" | "Absolute" | undefined =>
-      record.expiresAt !== null && record.expiresAt <= now
-        ? "Absolute"
-        : now - record.lastUsedAt >= (record.principal.anonymous ? idleAnonymous : idleAuthenticated)
-        ? "Idle"
-        : undefined
+    const expiryLimit = (record: Session.Record, now: number) => expiry.limitOf(record, settings.policy, now)
     const publish = (event: SessionEvent) => PubSub.publish(events, event)
 
     // The auth manager is user code: bound it in time and turn its defects into typed failures,
@@ -747,9 +829,12 @@ export const make = (options: Options = {}): Effect.Effect<
 
     // Removes a session and releases it if this call won the removal; a caller that lost waits for
     // the winner's release, so "closed" always means "released".
-    const claim = (key: string, reason: CloseReason): Effect.Effect<ClaimOutcome, SessionStoreError> =>
+    const claim = (key: string, reason: CloseReason, followRotations = false): Effect.Effect<
+      ClaimOutcome,
+      SessionStoreError
+    > =>
       Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(store.remove(key), (removed) => {
+        Effect.flatMap(store.remove(key, followRotations ? { followRotations } : undefined), (removed) => {
           if (Option.isSome(removed)) {
             return Effect.flatMap(
               startRelease(removed.value, reason),
@@ -817,6 +902,20 @@ export const make = (options: Options = {}): Effect.Effect<
         )
       })
 
+    // A record its principal's revocation marked: close it (whoever removes it releases it).
+    const revoked = (record: Session.Record) =>
+      Effect.flatMap(claim(record.key, "Revoked"), (outcome) =>
+        Effect.zipRight(
+          invalidBy.Revoked,
+          Effect.fail(
+            new InvalidSession({
+              reason: "Revoked",
+              sessionId: SessionToken.shortId(record.key),
+              ...(outcome.failure === undefined ? {} : { closeError: outcome.failure })
+            }, true)
+          )
+        ))
+
     // Interprets a store write: the record, or the typed failure that the write revealed.
     const written = (
       result: SessionStore.WriteResult,
@@ -830,6 +929,8 @@ export const make = (options: Options = {}): Effect.Effect<
           return unknown(key)
         case "Expired":
           return expire(result.record, expiryLimit(result.record, now) ?? "Idle")
+        case "Revoked":
+          return revoked(result.record)
         case "Conflict":
           return Effect.fail(new SessionStoreError({ reason: "Conflict", operation: "update" }, true))
       }
@@ -856,9 +957,25 @@ export const make = (options: Options = {}): Effect.Effect<
 
     // --- operations ----------------------------------------------------------------------------
 
-    const openSession: Service["openSession"] = (request) =>
+    const authenticate: Service["authenticate"] = (request) => guarded("authenticate", () => auth.authenticate(request))
+
+    // Initial data from the caller is held to the rules of setData (JSON values only, bounded depth).
+    const checkedData = (data: Session.Data): Effect.Effect<Session.Data, SessionDataError> => {
+      const result = json.checkedData(data)
+      return result instanceof json.Invalid
+        ? Effect.fail(new SessionDataError({ key: result.name, reason: "NotJson" }, true))
+        : Effect.succeed(result)
+    }
+
+    const openSessionFor: Service["openSessionFor"] = (principal, openOptions) =>
+      (openOptions?.data === undefined
+        ? open(principal, {})
+        : Effect.flatMap(checkedData(openOptions.data), (data) => open(principal, data))).pipe(
+          traced("SessionManager.openSessionFor")
+        )
+
+    const open = (principal: Session.Principal, data: Session.Data) =>
       Effect.gen(function*() {
-        const principal = yield* guarded("authenticate", () => auth.authenticate(request))
         const now = yield* Clock.currentTimeMillis
         const session = yield* withFreshToken((token, key) => {
           const record: Session.Record = {
@@ -867,7 +984,7 @@ export const make = (options: Options = {}): Effect.Effect<
             createdAt: now,
             lastUsedAt: now,
             expiresAt: expiresAtFrom(now),
-            data: {}
+            data
           }
           // Uninterruptible from the store call to the start of the evicted sessions' releases: an
           // interruption in between would lose sessions the store already removed (as `claim` does).
@@ -884,7 +1001,12 @@ export const make = (options: Options = {}): Effect.Effect<
           Effect.logDebug("session opened").pipe(Effect.annotateLogs({ session: sessionId }))
         ], { discard: true })
         return session
-      }).pipe(traced("SessionManager.openSession"))
+      })
+
+    const openSession: Service["openSession"] = (request) =>
+      Effect.flatMap(authenticate(request), (principal) => open(principal, {})).pipe(
+        traced("SessionManager.openSession")
+      )
 
     const rekey = (
       key: string,
@@ -896,7 +1018,7 @@ export const make = (options: Options = {}): Effect.Effect<
           // uninterruptible until the evicted sessions' releases have started (see openSession)
           Effect.uninterruptible(
             Effect.tap(
-              store.rekey(key, { key: newKey, ...next(cutoff.now) }, limits, cutoff),
+              store.rekey(key, { key: newKey, linkUntil: cutoff.now + linkGrace, ...next(cutoff.now) }, limits, cutoff),
               (result) => result._tag === "Rekeyed" ? releaseEvicted(result.evicted) : Effect.void
             )
           ),
@@ -906,6 +1028,8 @@ export const make = (options: Options = {}): Effect.Effect<
                 return unknown(key)
               case "Expired":
                 return expire(result.record, expiryLimit(result.record, cutoff.now) ?? "Idle")
+              case "Revoked":
+                return revoked(result.record)
               case "Rekeyed": {
                 const from = SessionToken.shortId(key)
                 const to = SessionToken.shortId(newKey)
@@ -966,7 +1090,7 @@ export const make = (options: Options = {}): Effect.Effect<
     }
 
     // The request path: kept to one clock read and one store step when nothing needs validating.
-    const getSession: Service["getSession"] = (request, token) => {
+    const lookupSession: Service["lookupSession"] = (request, token) => {
       const raw = typeof token === "string" ? token : Redacted.value(token)
       // Format first: a malformed value never reaches the store, a log or a span.
       if (!SessionToken.isWellFormed(raw)) {
@@ -976,18 +1100,41 @@ export const make = (options: Options = {}): Effect.Effect<
       const redacted = typeof token === "string" ? Redacted.make(token) : token
       return Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const cutoff = cutoffAt(now)
-        return Effect.flatMap(store.touch(key, cutoff), (result) => {
-          if (result._tag !== "Written") {
-            return Effect.map(written(result, key, now), (record) => withToken(record, redacted))
+        return Effect.flatMap(
+          store.touch(key, cutoff, expiry.touchBefore(settings.policy, now)),
+          (result): Effect.Effect<
+            Lookup,
+            InvalidSession | AuthManagerError | SessionStoreError | SessionLimitError
+          > => {
+            switch (result._tag) {
+              case "Missing":
+                return unknown(key)
+              case "Expired":
+                return expire(result.record, expiryLimit(result.record, now) ?? "Idle")
+              case "Revoked":
+                return revoked(result.record)
+              case "Written":
+              case "Read": {
+                const session = withToken(result.record, redacted)
+                const touched = result._tag === "Written"
+                return accepts
+                  ? Effect.succeed({ session, touched })
+                  : Effect.map(
+                    validated(request, session, cutoff),
+                    (verdict) => verdict === session ? { session, touched } : { session: verdict, touched: true }
+                  )
+              }
+            }
           }
-          const session = withToken(result.record, redacted)
-          return accepts ? Effect.succeed(session) : validated(request, session, cutoff)
-        })
+        )
       }).pipe(traced("SessionManager.getSession", SessionToken.shortId(key)))
     }
 
+    const getSession: Service["getSession"] = (request, token) =>
+      Effect.map(lookupSession(request, token), (lookup) => lookup.session)
+
     const closeSession: Service["closeSession"] = (session) =>
-      claim(session.key, "Logout").pipe(
+      claim(session.key, "Logout", true).pipe(
         Effect.flatMap((outcome) => outcome.failure === undefined ? Effect.void : Effect.fail(outcome.failure)),
         traced("SessionManager.closeSession", SessionToken.shortId(session.key))
       )
@@ -1005,7 +1152,13 @@ export const make = (options: Options = {}): Effect.Effect<
             onNone: () => ({}),
             onSome: (record) =>
               login
-                ? { principal: principal!, createdAt: at, expiresAt: expiresAtFrom(at) }
+                ? {
+                  principal: principal!,
+                  createdAt: at,
+                  expiresAt: expiresAtFrom(at),
+                  // data never crosses principals unless named
+                  keep: rotateOptions?.keep ?? []
+                }
                 : { principal: principal ?? record.principal }
           }), cutoffAt(now))
       }).pipe(
@@ -1022,8 +1175,8 @@ export const make = (options: Options = {}): Effect.Effect<
     const sessionsOf: Service["sessionsOf"] = (principalId) =>
       Effect.flatMap(store.listByPrincipal(principalId), live).pipe(traced("SessionManager.sessionsOf"))
 
-    const report = (outcomes: ReadonlyArray<ClaimOutcome>): CloseReport => {
-      let closed = 0
+    const report = (outcomes: ReadonlyArray<ClaimOutcome>, marked = 0): CloseReport => {
+      let closed = marked
       const failures: Array<SessionCloseError> = []
       for (const outcome of outcomes) {
         if (outcome.mine) closed++
@@ -1032,26 +1185,24 @@ export const make = (options: Options = {}): Effect.Effect<
       return { closed, failures }
     }
 
-    // A listing is a snapshot: a session rotated between the listing and its claim (a login, a
-    // privilege change, a replacement by validateSession) lives on under a key the listing missed.
-    // So while some claim found its session gone, list again and close what is new.
+    // One store step revokes the principal's sessions (see SessionStore.revoke: complete, whatever
+    // rotates concurrently); the records it removed are released here, those it could only mark
+    // are released by the sweep or by the next request that meets them.
     const closeAllOf: Service["closeAllOf"] = (principalId, closeOptions) =>
-      Effect.gen(function*() {
-        const outcomes: Array<ClaimOutcome> = []
-        const tried = new Set<string>()
-        for (let round = 0; round < MAX_CLOSE_ALL_ROUNDS; round++) {
-          const records = yield* store.listByPrincipal(principalId)
-          const targets = records.filter((record) => record.key !== closeOptions?.except?.key && !tried.has(record.key))
-          if (targets.length === 0) break
-          for (const record of targets) tried.add(record.key)
-          const claimed = yield* Effect.forEach(targets, (record) => claim(record.key, "Revoked"), {
-            concurrency: RELEASE_CONCURRENCY
-          })
-          outcomes.push(...claimed)
-          if (claimed.every((outcome) => outcome.mine)) break
-        }
-        return report(outcomes)
-      }).pipe(traced("SessionManager.closeAllOf"))
+      Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(
+          store.revoke(principalId, closeOptions?.except === undefined ? {} : { except: closeOptions.except.key }),
+          (result) =>
+            Effect.flatMap(
+              Effect.forEach(result.removed, (record) => startRelease(record, "Revoked")),
+              (dones) =>
+                restore(Effect.map(
+                  Effect.forEach(dones, Deferred.await),
+                  (failures) => report(failures.map((failure) => ({ mine: true, failure })), result.marked)
+                ))
+            )
+        )
+      ).pipe(traced("SessionManager.closeAllOf"))
 
     const hasExpired: Service["hasExpired"] = (session) =>
       Effect.map(Clock.currentTimeMillis, (now) => expiryLimit(session, now) !== undefined)
@@ -1071,9 +1222,10 @@ export const make = (options: Options = {}): Effect.Effect<
                 if (limit !== undefined) {
                   bury(record.key, limit, record.lastUsedAt)
                 }
+                // a claimed record the cutoff does not expire was revoked (SessionStore.claimExpired)
                 return Effect.zipRight(
                   limit === undefined ? Effect.void : expiredBy[limit],
-                  startRelease(record, reason(record))
+                  startRelease(record, limit === undefined ? "Revoked" : reason(record))
                 )
               }))
           )
@@ -1204,7 +1356,10 @@ export const make = (options: Options = {}): Effect.Effect<
 
     return SessionManager.of({
       settings,
+      authenticate,
       openSession,
+      openSessionFor,
+      lookupSession,
       getSession,
       closeSession,
       rotateSession,

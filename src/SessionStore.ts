@@ -3,15 +3,22 @@
  *
  * A store holds session records by key (the SHA-256 of the token, never the token). Every
  * operation is one atomic step: the manager builds its guarantees (release exactly once, no
- * logout undone, no lost update) on that atomicity alone. In particular:
+ * logout undone, no revocation dodged, no lost update) on that atomicity alone. In particular:
  *
- * - `remove` and `claimExpired` hand each record to exactly one caller: whoever receives it runs
- *   its release.
+ * - `remove`, `revoke` and `claimExpired` hand each record to exactly one caller: whoever
+ *   receives it runs its release.
  * - `touch`, `update` and `rekey` never bring back a removed record and never extend an expired
- *   one: they answer `Missing` or `Expired` instead.
- * - `insert` enforces the caps atomically, so concurrent openings never overshoot them.
+ *   or revoked one: they answer `Missing`, `Expired` or `Revoked` instead.
+ * - `touch` writes only when due: a lookup whose touch is not due is a pure read.
+ * - `rekey` leaves a link from the old key to the new one, and `remove` with `followRotations`
+ *   follows it, so a logout presented with a rotated-away token closes what it became.
+ * - `revoke` is complete: once it answers, no session the principal held (nor anything it is
+ *   rotated or replaced into afterwards) is served again, whatever runs concurrently.
+ * - `insert` and `rekey` enforce the caps atomically, so concurrent openings never overshoot them.
+ * - Records handed out are frozen: mutating one throws and never changes the store.
  *
- * Every store passes the same contract suite (`test/contract/store-contract.ts`, run over each store by `test/contract/*.test.ts`).
+ * Every store passes the same contract suite (`test/contract/store-contract.ts`, run over each
+ * store by `test/contract/*.test.ts`).
  *
  * @since 0.1.0
  */
@@ -19,9 +26,10 @@ import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
+import * as expiry from "./internal/expiry.js"
 import * as internal from "./internal/memoryStore.js"
 import type * as Session from "./Session.js"
-import type { SessionLimitError, SessionStoreError } from "./SessionError.js"
+import type { SessionConfigError, SessionLimitError, SessionStoreError } from "./SessionError.js"
 
 /**
  * The instant and idle horizons against which expiry is judged: a record is expired when
@@ -37,7 +45,27 @@ export interface Cutoff {
 }
 
 /**
+ * The expiry policy a manager runs with, in milliseconds (`Infinity`: off): the idle limit of
+ * each kind, the absolute lifetime, and the touch interval (a lookup writes `lastUsedAt` only
+ * when it would advance by at least this much). Given to `Service.validatePolicy` when the
+ * manager is built, so a store whose own safety nets (TTLs) could contradict it refuses to start.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Policy {
+  readonly idle: { readonly anonymous: number; readonly authenticated: number }
+  readonly absolute: number
+  readonly touchInterval: number
+}
+
+/**
  * Session caps (`Infinity` for none) and what to do when one is reached.
+ *
+ * At `maxSessions`, an opening evicts an anonymous session first; an authenticated opening then
+ * evicts the least recently used authenticated session, but never another principal's while the
+ * opening principal holds more than its fair share (`maxSessions` divided by the number of
+ * principals holding sessions, itself included): it then evicts its own least recently used one.
  *
  * @since 0.1.0
  * @category models
@@ -86,6 +114,15 @@ export interface DataPatch {
  * The new identity of a session being rekeyed (rotation, login, replacement). Each field left out
  * carries over from the stored record; `lastUsedAt` becomes `cutoff.now`.
  *
+ * - `data` replaces the data; otherwise `keep` keeps only the named keys of the stored data
+ *   (read in the same atomic step); otherwise the data carries over.
+ * - `linkUntil`: the old key stays a link to the new one until this instant (epoch
+ *   milliseconds), so that `remove` with `followRotations` closes what the old token became.
+ *   Stores keep the link at least until then and may drop it afterwards.
+ *
+ * The per-principal revocation mark carries over when the principal does not change, and is the
+ * new principal's current one when it does.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -95,10 +132,13 @@ export interface Rekey {
   readonly createdAt?: number
   readonly expiresAt?: number | null
   readonly data?: Session.Data
+  readonly keep?: ReadonlyArray<string>
+  readonly linkUntil?: number
 }
 
 /**
- * The outcome of `touch` and `update`.
+ * The outcome of `update`. `Revoked`: the record was revoked (`revoke`) and is still stored; the
+ * caller removes it and runs its release, as for `Expired`.
  *
  * @since 0.1.0
  * @category models
@@ -107,7 +147,22 @@ export type WriteResult =
   | { readonly _tag: "Written"; readonly record: Session.Record }
   | { readonly _tag: "Missing" }
   | { readonly _tag: "Expired"; readonly record: Session.Record }
+  | { readonly _tag: "Revoked"; readonly record: Session.Record }
   | { readonly _tag: "Conflict"; readonly record: Session.Record }
+
+/**
+ * The outcome of `touch`: `Written` when the touch was due and `lastUsedAt` is now `cutoff.now`,
+ * `Read` when it was not (nothing was written), or why there is no live record.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type TouchResult =
+  | { readonly _tag: "Written"; readonly record: Session.Record }
+  | { readonly _tag: "Read"; readonly record: Session.Record }
+  | { readonly _tag: "Missing" }
+  | { readonly _tag: "Expired"; readonly record: Session.Record }
+  | { readonly _tag: "Revoked"; readonly record: Session.Record }
 
 /**
  * The outcome of `rekey`: the record now stored, the one it replaced, and the sessions evicted to
@@ -125,6 +180,21 @@ export type RekeyResult =
   }
   | { readonly _tag: "Missing" }
   | { readonly _tag: "Expired"; readonly record: Session.Record }
+  | { readonly _tag: "Revoked"; readonly record: Session.Record }
+
+/**
+ * The outcome of `revoke`: the records it removed (the caller releases them), and how many it
+ * could only mark as revoked (a store that cannot remove them all in one step, such as a sharded
+ * one). Marked records are never served again; `claimExpired` hands them out for release, and
+ * `touch`, `update` and `rekey` answer `Revoked` for them until then.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface RevokeResult {
+  readonly removed: ReadonlyArray<Session.Record>
+  readonly marked: number
+}
 
 /**
  * The store contract.
@@ -135,16 +205,22 @@ export type RekeyResult =
 export interface Service {
   /** Whether records outlive the process (the manager releases non-persistent ones at shutdown). */
   readonly persistent: boolean
+  /** Refuses a manager policy this store cannot honour (e.g. a TTL shorter than an idle limit). */
+  readonly validatePolicy?: (policy: Policy) => Effect.Effect<void, SessionConfigError>
   /** Inserts if absent (`Conflict` on a taken key), enforcing `limits`; returns the evicted records. */
   readonly insert: (
     record: Session.Record,
     limits: Limits
   ) => Effect.Effect<ReadonlyArray<Session.Record>, SessionStoreError | SessionLimitError>
-  /** Reads a record as stored, expired or not. */
+  /** Reads a record as stored, whatever its state (expired, revoked): for inspection, not for serving. */
   readonly get: (key: string) => Effect.Effect<Option.Option<Session.Record>, SessionStoreError>
-  /** Sets `lastUsedAt` to `cutoff.now` unless the record is missing or expired. */
-  readonly touch: (key: string, cutoff: Cutoff) => Effect.Effect<WriteResult, SessionStoreError>
-  /** Applies a data patch and touches, unless missing, expired or `expect` does not match. */
+  /**
+   * Looks a live record up and touches it if due: sets `lastUsedAt` to `cutoff.now` only when the
+   * stored `lastUsedAt` is at or before `touchBefore` (always when left out). A touch that is not
+   * due writes nothing (`Read`).
+   */
+  readonly touch: (key: string, cutoff: Cutoff, touchBefore?: number) => Effect.Effect<TouchResult, SessionStoreError>
+  /** Applies a data patch and touches, unless missing, expired, revoked or `expect` does not match. */
   readonly update: (key: string, patch: DataPatch, cutoff: Cutoff) => Effect.Effect<WriteResult, SessionStoreError>
   /** Moves a live record to a new key (and principal), removing the old key in the same step. */
   readonly rekey: (
@@ -153,13 +229,31 @@ export interface Service {
     limits: Limits,
     cutoff: Cutoff
   ) => Effect.Effect<RekeyResult, SessionStoreError | SessionLimitError>
-  /** Removes and returns a record: the caller that gets it owns its release. */
-  readonly remove: (key: string) => Effect.Effect<Option.Option<Session.Record>, SessionStoreError>
-  /** Every record, expired or not. */
+  /**
+   * Removes and returns a record: the caller that gets it owns its release. With
+   * `followRotations`, a key that was rotated away (and whose link has not lapsed) removes the
+   * record its rotations lead to instead.
+   */
+  readonly remove: (
+    key: string,
+    options?: { readonly followRotations?: boolean }
+  ) => Effect.Effect<Option.Option<Session.Record>, SessionStoreError>
+  /**
+   * Revokes every session a principal holds, except the one under `except` (which stays valid,
+   * with its future rotations). Complete: see `RevokeResult`.
+   */
+  readonly revoke: (
+    principalId: string,
+    options?: { readonly except?: string }
+  ) => Effect.Effect<RevokeResult, SessionStoreError>
+  /** Every record not revoked, expired or not. */
   readonly list: Effect.Effect<ReadonlyArray<Session.Record>, SessionStoreError>
-  /** The records of one authenticated principal, from an index (never a scan). */
+  /** The records of one authenticated principal, not revoked, from an index (never a scan). */
   readonly listByPrincipal: (principalId: string) => Effect.Effect<ReadonlyArray<Session.Record>, SessionStoreError>
-  /** Removes and returns up to `max` expired records, in time proportional to what it returns. */
+  /**
+   * Removes and returns up to `max` expired or revoked records, in time proportional to what it
+   * returns (the manager closes those the cutoff does not expire as `Revoked`).
+   */
   readonly claimExpired: (
     cutoff: Cutoff,
     max: number
@@ -204,7 +298,7 @@ export class SessionStore extends Context.Tag("effect-session/SessionStore")<Ses
  * @since 0.1.0
  * @category predicates
  */
-export const isExpired: (record: Session.Record, cutoff: Cutoff) => boolean = internal.isExpired
+export const isExpired: (record: Session.Record, cutoff: Cutoff) => boolean = expiry.isExpired
 
 /**
  * Builds an in-memory store. Each operation is a single synchronous step, hence atomic with

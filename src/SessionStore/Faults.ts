@@ -57,6 +57,7 @@ export type Operation =
   | "update"
   | "rekey"
   | "remove"
+  | "revoke"
   | "list"
   | "listByPrincipal"
   | "claimExpired"
@@ -69,7 +70,7 @@ export type Operation =
  * ```ts
  * import * as Faults from "effect-session/SessionStore/Faults"
  *
- * console.log(Faults.operations.length) // 10
+ * console.log(Faults.operations.length) // 11
  * ```
  *
  * @since 0.1.0
@@ -82,6 +83,7 @@ export const operations: ReadonlyArray<Operation> = [
   "update",
   "rekey",
   "remove",
+  "revoke",
   "list",
   "listByPrincipal",
   "claimExpired",
@@ -90,7 +92,7 @@ export const operations: ReadonlyArray<Operation> = [
 
 /**
  * One call the faulty store received: its operation, the session key it names (for `insert`,
- * `get`, `touch`, `update`, `rekey`, `remove`), the principal it names (`listByPrincipal`), and its
+ * `get`, `touch`, `update`, `rekey`, `remove`), the principal it names (`revoke`, `listByPrincipal`), and its
  * sequence number in this store (from 1).
  *
  * @example
@@ -501,6 +503,7 @@ export const make = (inner: SessionStore.Service, options: Options = {}): Effect
       update: 0,
       rekey: 0,
       remove: 0,
+      revoke: 0,
       list: 0,
       listByPrincipal: 0,
       claimExpired: 0,
@@ -669,14 +672,15 @@ export const make = (inner: SessionStore.Service, options: Options = {}): Effect
           removed: removedKeys
         }),
       get: (key) => run("get", { key }, inner.get(key)),
-      touch: (key, cutoff) =>
-        run("touch", { key }, inner.touch(key, cutoff), {
+      touch: (key, cutoff, touchBefore = cutoff.now) =>
+        run("touch", { key }, inner.touch(key, cutoff, touchBefore), {
           lose: (call) =>
             lost(
               call,
-              Effect.map(inner.get(key), (stored): SessionStore.WriteResult => {
+              Effect.map(inner.get(key), (stored): SessionStore.TouchResult => {
                 if (Option.isNone(stored)) return { _tag: "Missing" }
                 if (SessionStore.isExpired(stored.value, cutoff)) return { _tag: "Expired", record: stored.value }
+                if (stored.value.lastUsedAt > touchBefore) return { _tag: "Read", record: stored.value }
                 return { _tag: "Written", record: { ...stored.value, lastUsedAt: cutoff.now } }
               })
             )
@@ -700,10 +704,14 @@ export const make = (inner: SessionStore.Service, options: Options = {}): Effect
         run("rekey", { key }, inner.rekey(key, next, limits, cutoff), {
           removed: (result) => result._tag === "Rekeyed" ? [key, ...removedKeys(result.evicted)] : []
         }),
-      remove: (key) =>
-        run("remove", { key }, inner.remove(key), {
+      remove: (key, options) =>
+        run("remove", { key }, inner.remove(key, options), {
           lose: (call) => lost(call, inner.get(key)),
-          removed: (removed) => Option.isSome(removed) ? [key] : []
+          removed: (removed) => Option.isSome(removed) ? [removed.value.key] : []
+        }),
+      revoke: (principalId, options) =>
+        run("revoke", { principalId }, inner.revoke(principalId, options), {
+          removed: (result) => removedKeys(result.removed)
         }),
       list: run("list", {}, inner.list),
       listByPrincipal: (principalId) => run("listByPrincipal", { principalId }, inner.listByPrincipal(principalId)),

@@ -4,11 +4,7 @@ import type * as Session from "../Session.js"
 import { jsonEquals } from "../Session.js"
 import { SessionLimitError, SessionStoreError } from "../SessionError.js"
 import type * as SessionStore from "../SessionStore.js"
-
-/** @internal */
-export const isExpired = (record: Session.Record, cutoff: SessionStore.Cutoff): boolean =>
-  (record.expiresAt !== null && record.expiresAt <= cutoff.now) ||
-  record.lastUsedAt <= (record.principal.anonymous ? cutoff.idleBefore.anonymous : cutoff.idleBefore.authenticated)
+import { isExpired } from "./expiry.js"
 
 const conflict = (operation: string) => new SessionStoreError({ reason: "Conflict", operation })
 
@@ -93,6 +89,62 @@ class LruIndex {
 }
 
 /**
+ * Links from rotated-away keys to the session they became, so that closing an old token closes
+ * its successor. Sessions are grouped in families (the key a session was opened with names its
+ * family); only rotated sessions have entries, so a session that never rotates costs nothing here.
+ * Each link lives until its `until`; lapsed links are pruned in bulk, once they could make up half
+ * of the links held (amortized constant time per link).
+ */
+class Rotations {
+  private readonly familyOf = new Map<string, string>()
+  private readonly currentOf = new Map<string, string>()
+  private readonly links = new Map<string, { readonly family: string; readonly until: number }>()
+  private pruneAt = 1024
+
+  /** The family of the session under `key`. */
+  family(key: string): string {
+    return this.familyOf.get(key) ?? key
+  }
+
+  /** Records that the session of `family` moved from `from` to `to`, linking `from` until `linkUntil`. */
+  moved(family: string, from: string, to: string, linkUntil: number | undefined): void {
+    this.familyOf.delete(from)
+    this.familyOf.set(to, family)
+    this.currentOf.set(family, to)
+    if (linkUntil !== undefined) this.links.set(from, { family, until: linkUntil })
+  }
+
+  /** Puts back what `forget` removed (a rekey that was refused). */
+  restore(key: string, family: string): void {
+    if (family === key) return
+    this.familyOf.set(key, family)
+    this.currentOf.set(family, key)
+  }
+
+  /** Forgets a session that is gone (its links now lead nowhere). */
+  forget(key: string): void {
+    const family = this.familyOf.get(key)
+    if (family === undefined) return
+    this.familyOf.delete(key)
+    this.currentOf.delete(family)
+  }
+
+  /** The key a rotated-away key's session lives under now, if any. */
+  successor(key: string): string | undefined {
+    const link = this.links.get(key)
+    return link === undefined ? undefined : this.currentOf.get(link.family)
+  }
+
+  prune(now: number): void {
+    if (this.links.size < this.pruneAt) return
+    for (const [key, link] of this.links) {
+      if (link.until <= now) this.links.delete(key)
+    }
+    this.pruneAt = Math.max(1024, 2 * this.links.size)
+  }
+}
+
+/**
  * The state of one memory store. Every method runs synchronously, so each is atomic with respect
  * to other fibers.
  *
@@ -106,6 +158,7 @@ class MemoryState {
   readonly anonymous = new LruIndex()
   readonly authenticated = new LruIndex()
   readonly byPrincipal = new Map<string, Set<string>>()
+  readonly rotations = new Rotations()
   private expiryKeys: Array<string> = []
   private expiryAt: Array<number> = []
   private expiryHead = 0
@@ -134,6 +187,7 @@ class MemoryState {
   }
 
   delete(record: Session.Record): void {
+    this.rotations.forget(record.key)
     this.mapOf(record).delete(record.key)
     if (!record.principal.anonymous) {
       const keys = this.byPrincipal.get(record.principal.id)
@@ -193,6 +247,7 @@ class MemoryState {
   }
 
   claimExpired(cutoff: SessionStore.Cutoff, max: number): Array<Session.Record> {
+    this.rotations.prune(cutoff.now)
     const claimed: Array<Session.Record> = []
     while (claimed.length < max && this.expiryHead < this.expiryKeys.length) {
       if (this.expiryAt[this.expiryHead] > cutoff.now) break
@@ -242,6 +297,31 @@ class MemoryState {
   }
 
   /**
+   * The authenticated session to evict at `maxSessions` for `record`'s principal: its own least
+   * recently used one while it holds more than its fair share (so one account's login flood never
+   * logs other users out), otherwise the least recently used of all.
+   */
+  private authenticatedVictim(record: Session.Record, limits: SessionStore.Limits): Session.Record | undefined {
+    const held = this.byPrincipal.get(record.principal.id)?.size ?? 0
+    const principals = this.byPrincipal.size + (held === 0 ? 1 : 0)
+    return held > limits.maxSessions / principals
+      ? this.leastRecentOf(record.principal.id)
+      : this.firstOf(this.authenticated)
+  }
+
+  /** Removes every session of a principal but `except`, in one step. */
+  revoke(principalId: string, except: string | undefined): Array<Session.Record> {
+    const removed: Array<Session.Record> = []
+    for (const key of [...(this.byPrincipal.get(principalId) ?? [])]) {
+      if (key === except) continue
+      const record = this.authenticated.get(key)!
+      this.delete(record)
+      removed.push(record)
+    }
+    return removed
+  }
+
+  /**
    * Admits a new record under the caps: checks every cap first (so a refusal changes nothing),
    * then evicts as needed and adds it. Authenticated sessions are never evicted for anonymous ones.
    */
@@ -275,7 +355,7 @@ class MemoryState {
     }
     while (
       this.size >= limits.maxSessions &&
-      evict(this.firstOf(this.anonymous) ?? (anonymous ? undefined : this.firstOf(this.authenticated)))
+      evict(this.firstOf(this.anonymous) ?? (anonymous ? undefined : this.authenticatedVictim(record, limits)))
     );
     this.add(record)
     return evicted
@@ -283,7 +363,28 @@ class MemoryState {
 }
 
 const written = (record: Session.Record): SessionStore.WriteResult => ({ _tag: "Written", record })
-const missing: SessionStore.WriteResult & SessionStore.RekeyResult = { _tag: "Missing" }
+const missing: SessionStore.WriteResult & SessionStore.RekeyResult & SessionStore.TouchResult = { _tag: "Missing" }
+
+/**
+ * A frozen deep copy of a JSON value. Records are frozen once, when written, and handed out as
+ * they are: mutating one throws instead of changing the store or its indexes, and reads copy nothing.
+ */
+const frozen = <A extends Session.Json>(value: A): A => {
+  if (value === null || typeof value !== "object") return value
+  if (Array.isArray(value)) return Object.freeze(value.map(frozen)) as unknown as A
+  const copy: { [key: string]: Session.Json } = {}
+  for (const name of Object.keys(value)) {
+    Object.defineProperty(copy, name, {
+      value: frozen((value as { readonly [key: string]: Session.Json })[name]),
+      enumerable: true
+    })
+  }
+  return Object.freeze(copy) as A
+}
+
+/** Copies a principal from outside (an auth manager) into a frozen value. */
+const frozenPrincipal = (principal: Session.Principal): Session.Principal =>
+  frozen(principal as unknown as Session.Json) as unknown as Session.Principal
 
 /** @internal */
 export const make: Effect.Effect<SessionStore.Service> = Effect.sync(() => {
@@ -310,11 +411,23 @@ export const make: Effect.Effect<SessionStore.Service> = Effect.sync(() => {
     insert: (record, limits) =>
       Effect.suspend((): Effect.Effect<Array<Session.Record>, SessionStoreError | SessionLimitError> => {
         if (state.lookup(record.key) !== undefined) return Effect.fail(conflict("insert"))
-        const result = state.admit(record, limits)
+        const result = state.admit(
+          Object.freeze({ ...record, principal: frozenPrincipal(record.principal), data: frozen(record.data) }),
+          limits
+        )
         return result instanceof SessionLimitError ? Effect.fail(result) : Effect.succeed(result)
       }),
     get: (key) => Effect.sync(() => Option.fromNullable(state.lookup(key))),
-    touch: (key, cutoff) => write(key, cutoff, (record) => ({ ...record, lastUsedAt: cutoff.now })),
+    touch: (key, cutoff, touchBefore = cutoff.now) =>
+      Effect.sync((): SessionStore.TouchResult => {
+        const record = state.lookup(key)
+        if (record === undefined) return missing
+        if (isExpired(record, cutoff)) return { _tag: "Expired", record }
+        if (record.lastUsedAt > touchBefore) return { _tag: "Read", record }
+        const next = Object.freeze({ ...record, lastUsedAt: cutoff.now })
+        state.refresh(record, next)
+        return { _tag: "Written", record: next }
+      }),
     update: (key, patch, cutoff) =>
       write(key, cutoff, (record) => {
         if (patch.expect !== undefined) {
@@ -326,9 +439,14 @@ export const make: Effect.Effect<SessionStore.Service> = Effect.sync(() => {
         const data: { [key: string]: Session.Json } = { ...record.data }
         for (const name of patch.remove ?? []) delete data[name]
         for (const [name, value] of patch.set ?? []) {
-          Object.defineProperty(data, name, { value, enumerable: true, writable: true, configurable: true })
+          Object.defineProperty(data, name, {
+            value: frozen(value),
+            enumerable: true,
+            writable: true,
+            configurable: true
+          })
         }
-        return { ...record, data, lastUsedAt: cutoff.now }
+        return Object.freeze({ ...record, data: Object.freeze(data), lastUsedAt: cutoff.now })
       }),
     rekey: (key, next, limits, cutoff) =>
       Effect.suspend((): Effect.Effect<SessionStore.RekeyResult, SessionStoreError | SessionLimitError> => {
@@ -336,29 +454,41 @@ export const make: Effect.Effect<SessionStore.Service> = Effect.sync(() => {
         if (previous === undefined) return Effect.succeed(missing)
         if (isExpired(previous, cutoff)) return Effect.succeed({ _tag: "Expired", record: previous } as const)
         if (next.key !== key && state.lookup(next.key) !== undefined) return Effect.fail(conflict("rekey"))
-        const record: Session.Record = {
+        const record: Session.Record = Object.freeze({
           key: next.key,
-          principal: next.principal ?? previous.principal,
+          principal: next.principal === undefined ? previous.principal : frozenPrincipal(next.principal),
           createdAt: next.createdAt ?? previous.createdAt,
           lastUsedAt: cutoff.now,
           expiresAt: next.expiresAt === undefined ? previous.expiresAt : next.expiresAt,
-          data: next.data ?? previous.data
-        }
+          data: next.data !== undefined
+            ? frozen(next.data)
+            : next.keep === undefined
+            ? previous.data
+            : Object.freeze(kept(previous.data, next.keep))
+        })
+        const family = state.rotations.family(key)
         state.delete(previous)
         const evicted = state.admit(record, limits)
         if (evicted instanceof SessionLimitError) {
           state.add(previous)
+          state.rotations.restore(key, family)
           return Effect.fail(evicted)
         }
+        if (next.key !== key) state.rotations.moved(family, key, next.key, next.linkUntil)
         return Effect.succeed({ _tag: "Rekeyed", previous, record, evicted } as const)
       }),
-    remove: (key) =>
+    remove: (key, options) =>
       Effect.sync(() => {
-        const record = state.lookup(key)
+        const successor = options?.followRotations === true && state.lookup(key) === undefined
+          ? state.rotations.successor(key)
+          : undefined
+        const record = state.lookup(successor ?? key)
         if (record === undefined) return Option.none()
         state.delete(record)
         return Option.some(record)
       }),
+    revoke: (principalId, options) =>
+      Effect.sync(() => ({ removed: state.revoke(principalId, options?.except), marked: 0 })),
     list: Effect.sync(() => [...state.anonymous.values(), ...state.authenticated.values()]),
     listByPrincipal: (principalId) =>
       Effect.sync(() => [...(state.byPrincipal.get(principalId) ?? [])].map((key) => state.authenticated.get(key)!)),
@@ -366,3 +496,14 @@ export const make: Effect.Effect<SessionStore.Service> = Effect.sync(() => {
     count: Effect.sync(() => ({ anonymous: state.anonymous.size, authenticated: state.authenticated.size }))
   }
 })
+
+/** The named keys of `data`, those it holds. */
+const kept = (data: Session.Data, names: ReadonlyArray<string>): Session.Data => {
+  const result: { [key: string]: Session.Json } = {}
+  for (const name of names) {
+    if (Object.prototype.hasOwnProperty.call(data, name)) {
+      Object.defineProperty(result, name, { value: data[name], enumerable: true, writable: true, configurable: true })
+    }
+  }
+  return result
+}

@@ -398,5 +398,223 @@ export const storeContract = <E>(name: string, makeLayer: () => Layer.Layer<Sess
           expect((yield* store.count).anonymous).toBe(10)
         })
       ))
+
+    it.effect("touch writes only when due: an undue touch is a pure read, and expiry still applies", () =>
+      withStore((store) =>
+        Effect.gen(function*() {
+          yield* store.insert(record("a", anon, { lastUsedAt: 0, expiresAt: 1000 }), SessionStore.unlimited)
+          // interval 100: at 50 the touch is not due (lastUsedAt 0 > 50 - 100)
+          const read = yield* store.touch("a", cutoff(50, { anonymous: 500 }), 50 - 100)
+          expect(read._tag).toBe("Read")
+          expect(read._tag === "Read" && read.record.lastUsedAt).toBe(0)
+          expect(Option.getOrThrow(yield* store.get("a")).lastUsedAt).toBe(0)
+          // at 100 it is (0 <= 100 - 100)
+          const written = yield* store.touch("a", cutoff(100, { anonymous: 500 }), 100 - 100)
+          expect(written._tag).toBe("Written")
+          expect(Option.getOrThrow(yield* store.get("a")).lastUsedAt).toBe(100)
+          // an undue touch of an expired record still answers Expired, and writes nothing
+          expect((yield* store.touch("a", cutoff(600, { anonymous: 500 }), 600 - 1000))._tag).toBe("Expired")
+          expect((yield* store.touch("a", cutoff(1000), 1000 - 1000))._tag).toBe("Expired")
+          expect((yield* store.touch("nope", cutoff(1), 0))._tag).toBe("Missing")
+        })
+      ))
+
+    it.effect("an undue touch leaves the least-recently-used order alone; a due one moves the session", () =>
+      withStore((store) =>
+        Effect.gen(function*() {
+          const l = limits({ maxAnonymousSessions: 2 })
+          yield* store.insert(record("a", anon, { lastUsedAt: 0 }), l)
+          yield* store.insert(record("b", anon, { lastUsedAt: 1 }), l)
+          yield* store.touch("a", cutoff(5), 5 - 100)
+          expect(keysOf(yield* store.insert(record("c", anon, { lastUsedAt: 6 }), l))).toEqual(["a"])
+          yield* store.touch("b", cutoff(7), 7 - 5)
+          expect(keysOf(yield* store.insert(record("d", anon, { lastUsedAt: 8 }), l))).toEqual(["c"])
+        })
+      ))
+
+    it.effect("rekey with keep keeps only the named data keys, read in the same step", () =>
+      withStore((store) =>
+        Effect.gen(function*() {
+          yield* store.insert(record("a", anon, { data: { cart: [1], csrf: "x", flag: true } }), SessionStore.unlimited)
+          yield* store.update("a", { set: [["cart", [1, 2]]] }, cutoff(1))
+          yield* store.rekey(
+            "a",
+            { key: "b", principal: alice, keep: ["cart", "absent"] },
+            SessionStore.unlimited,
+            cutoff(2)
+          )
+          expect(Option.getOrThrow(yield* store.get("b")).data).toEqual({ cart: [1, 2] })
+          yield* store.rekey("b", { key: "c", keep: [] }, SessionStore.unlimited, cutoff(3))
+          expect(Option.getOrThrow(yield* store.get("c")).data).toEqual({})
+        })
+      ))
+
+    it.effect("remove with followRotations closes what a rotated-away key became; without, nothing", () =>
+      withStore((store) =>
+        Effect.gen(function*() {
+          yield* store.insert(record("a", anon, { data: { n: 1 } }), SessionStore.unlimited)
+          yield* store.rekey("a", { key: "b", linkUntil: 1000 }, SessionStore.unlimited, cutoff(1))
+          yield* store.rekey("b", { key: "c", principal: alice, linkUntil: 1000 }, SessionStore.unlimited, cutoff(2))
+          expect(Option.isNone(yield* store.remove("a"))).toBe(true)
+          expect(Option.isSome(yield* store.get("c"))).toBe(true)
+          const closed = yield* store.remove("a", { followRotations: true })
+          expect(Option.getOrThrow(closed).key).toBe("c")
+          expect(yield* store.count).toEqual({ anonymous: 0, authenticated: 0 })
+          // the chain leads nowhere now; a live key is removed as itself
+          expect(Option.isNone(yield* store.remove("b", { followRotations: true }))).toBe(true)
+          yield* store.insert(record("d"), SessionStore.unlimited)
+          expect(Option.getOrThrow(yield* store.remove("d", { followRotations: true })).key).toBe("d")
+          // a rotation without a link leaves nothing to follow
+          yield* store.insert(record("e"), SessionStore.unlimited)
+          yield* store.rekey("e", { key: "f" }, SessionStore.unlimited, cutoff(3))
+          expect(Option.isNone(yield* store.remove("e", { followRotations: true }))).toBe(true)
+          expect(Option.isSome(yield* store.get("f"))).toBe(true)
+        })
+      ))
+
+    it.effect("a removal following rotations, raced by the rotation, always ends the session", () =>
+      withStore((store) =>
+        Effect.gen(function*() {
+          for (let i = 0; i < 40; i++) {
+            yield* store.insert(record(`r${i}`, alice), SessionStore.unlimited)
+            const [removed, rotated] = yield* Effect.all([
+              Effect.zipRight(
+                Effect.repeatN(Effect.yieldNow(), i % 4),
+                store.remove(`r${i}`, { followRotations: true })
+              ),
+              Effect.zipRight(
+                Effect.repeatN(Effect.yieldNow(), (i >> 2) % 4),
+                store.rekey(`r${i}`, { key: `s${i}`, linkUntil: 1000 }, SessionStore.unlimited, cutoff(1))
+              )
+            ], { concurrency: "unbounded" })
+            expect(Option.isSome(removed)).toBe(true)
+            expect(rotated._tag === "Rekeyed" || rotated._tag === "Missing").toBe(true)
+          }
+          expect(yield* store.count).toEqual({ anonymous: 0, authenticated: 0 })
+        })
+      ))
+
+    it.effect("revoke closes every session of a principal but except; nothing it covered is served again", () =>
+      withStore((store) =>
+        Effect.gen(function*() {
+          yield* store.insert(record("a1", alice), SessionStore.unlimited)
+          yield* store.insert(record("a2", alice), SessionStore.unlimited)
+          yield* store.insert(record("a3", alice), SessionStore.unlimited)
+          yield* store.insert(record("b1", bob), SessionStore.unlimited)
+          yield* store.insert(record("x", anon), SessionStore.unlimited)
+          const result = yield* store.revoke("alice", { except: "a2" })
+          const claimed = yield* store.claimExpired(cutoff(1), 100)
+          expect(keysOf([...result.removed, ...claimed])).toEqual(["a1", "a3"])
+          expect(result.removed.length + result.marked).toBe(2)
+          for (const key of ["a1", "a3"]) {
+            expect(["Missing", "Revoked"]).toContain((yield* store.touch(key, cutoff(2)))._tag)
+            expect(["Missing", "Revoked"]).toContain((yield* store.update(key, { set: [["x", 1]] }, cutoff(2)))._tag)
+            const rekeyed = yield* store.rekey(key, { key: `${key}'` }, SessionStore.unlimited, cutoff(2))
+            expect(["Missing", "Revoked"]).toContain(rekeyed._tag)
+          }
+          expect(keysOf(yield* store.listByPrincipal("alice"))).toEqual(["a2"])
+          // except stays valid, with its rotations; bob and anonymous sessions are untouched
+          yield* store.rekey("a2", { key: "a2b" }, SessionStore.unlimited, cutoff(3))
+          expect((yield* store.touch("a2b", cutoff(4)))._tag).toBe("Written")
+          expect((yield* store.touch("b1", cutoff(4)))._tag).toBe("Written")
+          expect((yield* store.touch("x", cutoff(4)))._tag).toBe("Written")
+          // sessions opened or logged in after the revocation work
+          yield* store.insert(record("a4", alice), SessionStore.unlimited)
+          expect((yield* store.touch("a4", cutoff(5)))._tag).toBe("Written")
+          yield* store.rekey("x", { key: "a5", principal: alice }, SessionStore.unlimited, cutoff(5))
+          expect((yield* store.touch("a5", cutoff(6)))._tag).toBe("Written")
+          expect((yield* store.revoke("nobody")).removed).toEqual([])
+        })
+      ))
+
+    it.effect("revoke cannot be dodged by a session rotating concurrently: it ends exactly once", () =>
+      withStore((store) =>
+        Effect.gen(function*() {
+          for (let round = 0; round < 12; round++) {
+            const p = `p${round}`
+            const principal: Session.Principal = { id: p, anonymous: false }
+            yield* store.insert(record(`${p}-0`, principal), SessionStore.unlimited)
+            const keys = [`${p}-0`]
+            const rotate = Effect.gen(function*() {
+              for (let n = 0; n < 200; n++) {
+                const next = `${p}-${n + 1}`
+                const result = yield* store.rekey(
+                  keys[n],
+                  { key: next, linkUntil: 1000 },
+                  SessionStore.unlimited,
+                  cutoff(1)
+                )
+                if (result._tag !== "Rekeyed") return
+                keys.push(next)
+                yield* Effect.yieldNow()
+              }
+            })
+            const revoke = Effect.zipRight(Effect.repeatN(Effect.yieldNow(), round), store.revoke(p))
+            const [, revoked] = yield* Effect.all([rotate, revoke], { concurrency: "unbounded" })
+            const claimed = yield* store.claimExpired(cutoff(2), 1000)
+            expect(revoked.removed.length + claimed.filter((r) => r.principal.id === p).length).toBe(1)
+            for (const key of keys) {
+              expect(["Missing", "Revoked"]).toContain((yield* store.touch(key, cutoff(3)))._tag)
+            }
+            expect(yield* store.listByPrincipal(p)).toEqual([])
+          }
+        })
+      ))
+
+    it.effect("maxSessions: a principal over its fair share evicts its own sessions, never another user's", () =>
+      withStore((store) =>
+        Effect.gen(function*() {
+          const l = limits({ maxSessions: 4 })
+          yield* store.insert(record("b1", bob, { lastUsedAt: 0 }), l)
+          yield* store.insert(record("a1", alice, { lastUsedAt: 1 }), l)
+          yield* store.insert(record("a2", alice, { lastUsedAt: 2 }), l)
+          yield* store.insert(record("a3", alice, { lastUsedAt: 3 }), l)
+          // alice holds 3 of 4, over her fair share (4 / 2 principals): her flood evicts her own sessions
+          for (let i = 4; i < 12; i++) {
+            const evicted = yield* store.insert(record(`a${i}`, alice, { lastUsedAt: i }), l)
+            expect(evicted.map((r) => r.principal.id)).toEqual(["alice"])
+          }
+          expect(keysOf(yield* store.listByPrincipal("bob"))).toEqual(["b1"])
+          // carol holds nothing (under her share of 4 / 3): she evicts the least recently used session
+          const evicted = yield* store.insert(record("c1", { id: "carol", anonymous: false }, { lastUsedAt: 20 }), l)
+          expect(keysOf(evicted)).toEqual(["b1"])
+        })
+      ))
+
+    it.effect("records handed out are frozen: mutating one throws and never changes the store", () =>
+      withStore((store) =>
+        Effect.gen(function*() {
+          const input = record("a", { id: "alice", anonymous: false, attributes: { roles: ["user"] } }, {
+            data: { cart: [1], nested: { n: 1 } }
+          })
+          yield* store.insert(input, SessionStore.unlimited) // the caller's own objects stay the caller's
+          ;(input.data as { [key: string]: unknown }).cart = "changed"
+          const stored = Option.getOrThrow(yield* store.get("a"))
+          expect(stored.data).toEqual({ cart: [1], nested: { n: 1 } })
+          const touched = yield* store.touch("a", cutoff(1))
+          const updated = yield* store.update("a", { set: [["more", { list: [1] }]] }, cutoff(2))
+          const [listed] = yield* store.listByPrincipal("alice")
+          for (const handed of [stored, touched._tag === "Written" ? touched.record : stored, listed]) {
+            expect(() => {
+              ;(handed.principal as { id: string }).id = "mallory"
+            }).toThrow(TypeError)
+            expect(() => {
+              ;(handed.data as { [key: string]: unknown }).cart = "x"
+            }).toThrow(TypeError)
+            expect(() => {
+              ;(handed.principal.attributes!.roles as Array<string>).push("admin")
+            }).toThrow(TypeError)
+          }
+          const written = updated._tag === "Written" ? updated.record : stored
+          expect(() => {
+            ;(written.data.more as { list: Array<number> }).list.push(2)
+          }).toThrow(TypeError)
+          const after = Option.getOrThrow(yield* store.get("a"))
+          expect(after.principal).toEqual({ id: "alice", anonymous: false, attributes: { roles: ["user"] } })
+          expect(after.data).toEqual({ cart: [1], nested: { n: 1 }, more: { list: [1] } })
+          expect(keysOf(yield* store.listByPrincipal("alice"))).toEqual(["a"])
+          expect(keysOf(yield* store.listByPrincipal("mallory"))).toEqual([])
+        })
+      ))
   })
 }

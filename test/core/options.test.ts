@@ -29,7 +29,7 @@ describe("options", () => {
       expect(settings.limits).toEqual({
         maxSessions: 1_000_000,
         maxAnonymousSessions: 100_000,
-        maxSessionsPerPrincipal: Infinity,
+        maxSessionsPerPrincipal: 100,
         onLimit: "evictLeastRecentlyUsed"
       })
     }))

@@ -549,7 +549,7 @@ describe("caps", () => {
       expect(yield* mock.released).toEqual([second.key])
       const error = yield* Effect.flip(SessionManager.getSession(request(), second.token!))
       expect(error._tag === "InvalidSession" && error.reason).toBe("Unknown")
-    }).pipe(Effect.provide(managerLayer({ maxAnonymousSessions: 2 }))))
+    }).pipe(Effect.provide(managerLayer({ maxAnonymousSessions: 2, touchInterval: "always" }))))
 
   it.effect("an anonymous flood never evicts authenticated sessions", () =>
     Effect.gen(function*() {

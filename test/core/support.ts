@@ -32,6 +32,7 @@ export const countingStore = Layer.effect(
       update: wrap("update", inner.update),
       rekey: wrap("rekey", inner.rekey),
       remove: wrap("remove", inner.remove),
+      revoke: wrap("revoke", inner.revoke),
       listByPrincipal: wrap("listByPrincipal", inner.listByPrincipal),
       claimExpired: wrap("claimExpired", inner.claimExpired)
     }
