@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import * as json from "./internal/json.js"
 import { SessionDataError } from "./SessionError.js"
 import * as SessionToken from "./SessionToken.js"
 
@@ -216,7 +217,7 @@ export const get = <A, I extends Json>(
  * @category accessors
  */
 export const decode = <A, I extends Json>(key: DataKey<A, I>, value: unknown): Effect.Effect<A, SessionDataError> => {
-  if (exceedsDepth(value)) return Effect.fail(new SessionDataError({ key: key.name, reason: "Decode" }))
+  if (json.exceedsDepth(value)) return Effect.fail(new SessionDataError({ key: key.name, reason: "Decode" }))
   return Schema.decodeUnknown(key.schema)(value).pipe(
     Effect.mapError((cause) => new SessionDataError({ key: key.name, reason: "Decode", cause }))
   )
@@ -239,108 +240,16 @@ export const decode = <A, I extends Json>(key: DataKey<A, I>, value: unknown): E
  * @category accessors
  */
 export const encode = <A, I extends Json>(key: DataKey<A, I>, value: A): Effect.Effect<Json, SessionDataError> => {
-  if (exceedsDepth(value)) return Effect.fail(new SessionDataError({ key: key.name, reason: "NotJson" }))
+  if (json.exceedsDepth(value)) return Effect.fail(new SessionDataError({ key: key.name, reason: "NotJson" }))
   return Schema.encode(key.schema)(value).pipe(
     Effect.mapError((cause) => new SessionDataError({ key: key.name, reason: "Encode", cause })),
     Effect.flatMap((encoded) => {
-      const json = toJson(encoded, 0)
-      return json === notJson
+      const copy = json.toJson(encoded)
+      return copy === json.notJson
         ? Effect.fail(new SessionDataError({ key: key.name, reason: "NotJson" }))
-        : Effect.succeed(json)
+        : Effect.succeed(copy)
     })
   )
-}
-
-const notJson: unique symbol = Symbol("notJson")
-const MAX_DEPTH = 64
-
-// The arrays and plain objects directly inside a value: what JSON nests.
-const nestedIn = (value: object): ReadonlyArray<object> => {
-  const proto = Object.getPrototypeOf(value)
-  const items: ReadonlyArray<unknown> = Array.isArray(value)
-    ? value
-    : proto === Object.prototype || proto === null
-    ? Object.values(value)
-    : []
-  return items.filter((item): item is object => typeof item === "object" && item !== null)
-}
-
-// Whether a value nests arrays or plain objects MAX_DEPTH deep or more, or in a cycle. Checked before
-// a schema sees the value: schemas encode and decode recursively, and a hostile depth (10 KB of
-// nested brackets in a JSON body) or a cycle overflows the stack, a RangeError that escapes the
-// fiber. Iterative, and linear: a shared object is walked once (its height is remembered).
-const exceedsDepth = (value: unknown): boolean => {
-  if (typeof value !== "object" || value === null) return false
-  const heights = new Map<object, number>()
-  const onPath = new Set<object>()
-  const frames: Array<
-    { readonly node: object; readonly children: ReadonlyArray<object>; next: number; height: number }
-  > = []
-  const enter = (node: object): boolean => {
-    if (frames.length >= MAX_DEPTH || onPath.has(node)) return true
-    onPath.add(node)
-    frames.push({ node, children: nestedIn(node), next: 0, height: 1 })
-    return false
-  }
-  if (enter(value)) return true
-  while (frames.length > 0) {
-    const frame = frames[frames.length - 1]
-    if (frame.next < frame.children.length) {
-      const child = frame.children[frame.next++]
-      const known = heights.get(child)
-      if (known === undefined) {
-        if (enter(child)) return true
-      } else {
-        if (frames.length + known > MAX_DEPTH) return true
-        frame.height = Math.max(frame.height, known + 1)
-      }
-      continue
-    }
-    frames.pop()
-    onPath.delete(frame.node)
-    heights.set(frame.node, frame.height)
-    if (frames.length > 0) {
-      const parent = frames[frames.length - 1]
-      parent.height = Math.max(parent.height, frame.height + 1)
-    }
-  }
-  return false
-}
-
-// A strict deep copy: only finite numbers, strings, booleans, null, arrays and plain objects.
-const toJson = (value: unknown, depth: number): Json | typeof notJson => {
-  switch (typeof value) {
-    case "string":
-    case "boolean":
-      return value
-    case "number":
-      return Number.isFinite(value) ? value : notJson
-    case "object": {
-      if (value === null) return null
-      if (depth >= MAX_DEPTH) return notJson
-      if (Array.isArray(value)) {
-        const out: Array<Json> = []
-        for (const item of value) {
-          const json = toJson(item, depth + 1)
-          if (json === notJson) return notJson
-          out.push(json)
-        }
-        return out
-      }
-      const proto = Object.getPrototypeOf(value)
-      if (proto !== Object.prototype && proto !== null) return notJson
-      const out: { [key: string]: Json } = {}
-      for (const name of Object.keys(value)) {
-        const json = toJson((value as { readonly [key: string]: unknown })[name], depth + 1)
-        if (json === notJson) return notJson
-        // defineProperty: a "__proto__" key stays plain data instead of changing the prototype
-        Object.defineProperty(out, name, { value: json, enumerable: true, writable: true, configurable: true })
-      }
-      return out
-    }
-    default:
-      return notJson
-  }
 }
 
 /**
@@ -386,22 +295,4 @@ export const shortId = (session: Pick<Session, "key">): string => SessionToken.s
  * @since 0.1.0
  * @category predicates
  */
-export const jsonEquals = (a: Json | undefined, b: Json | undefined): boolean => {
-  if (a === b) return true
-  if (a === null || b === null || a === undefined || b === undefined) return false
-  if (typeof a !== "object" || typeof b !== "object") return false
-  if (Array.isArray(a)) {
-    if (!Array.isArray(b) || a.length !== b.length) return false
-    for (let i = 0; i < a.length; i++) if (!jsonEquals(a[i], b[i])) return false
-    return true
-  }
-  if (Array.isArray(b)) return false
-  const ak = Object.keys(a)
-  const bo = b as { readonly [key: string]: Json }
-  if (ak.length !== Object.keys(bo).length) return false
-  for (const k of ak) {
-    if (!Object.prototype.hasOwnProperty.call(bo, k)) return false
-    if (!jsonEquals((a as { readonly [key: string]: Json })[k], bo[k])) return false
-  }
-  return true
-}
+export const jsonEquals: (a: Json | undefined, b: Json | undefined) => boolean = json.jsonEquals

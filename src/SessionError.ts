@@ -87,7 +87,9 @@ export class SessionCloseError extends Schema.TaggedError<SessionCloseError>()(
  * Why a token was refused: `Malformed` (not a token this library could have minted; the store was
  * not consulted), `Unknown` (no such session: never minted, closed or rotated away), `Expired`
  * (see `limit`), `Rejected` (the auth manager's `validateSession` refused it) or `Revoked` (its
- * principal's sessions were closed by `SessionManager.closeAllOf`, "log out everywhere").
+ * principal's sessions were closed by `SessionManager.closeAllOf`, "log out everywhere"), or
+ * `Ambiguous` (the request carried the session cookie more than once, e.g. one tossed by a
+ * subdomain: none is picked; see `HttpSession`).
  *
  * @example
  * ```ts
@@ -100,7 +102,7 @@ export class SessionCloseError extends Schema.TaggedError<SessionCloseError>()(
  * @since 0.1.0
  * @category models
  */
-export const InvalidReason = Schema.Literal("Malformed", "Unknown", "Expired", "Rejected", "Revoked")
+export const InvalidReason = Schema.Literal("Malformed", "Unknown", "Expired", "Rejected", "Revoked", "Ambiguous")
 
 /**
  * Which limit an expired session hit: `Idle` (no use for longer than its idle limit) or `Absolute`

@@ -36,6 +36,7 @@ import * as Stream from "effect/Stream"
 import { acceptSession, AuthManager } from "./AuthManager.js"
 import { givenOptions } from "./internal/config.js"
 import * as expiry from "./internal/expiry.js"
+import * as json from "./internal/json.js"
 import * as Session from "./Session.js"
 import {
   AuthManagerError,
@@ -43,7 +44,7 @@ import {
   InvalidSession,
   SessionCloseError,
   SessionConfigError,
-  type SessionDataError,
+  SessionDataError,
   type SessionLimitError,
   SessionStoreError
 } from "./SessionError.js"
@@ -959,21 +960,12 @@ export const make = (options: Options = {}): Effect.Effect<
     const authenticate: Service["authenticate"] = (request) => guarded("authenticate", () => auth.authenticate(request))
 
     // Initial data from the caller is held to the rules of setData (JSON values only, bounded depth).
-    const checkedData = (data: Session.Data): Effect.Effect<Session.Data, SessionDataError> =>
-      Effect.map(
-        Effect.forEach(
-          Object.keys(data),
-          (name) =>
-            Effect.map(Session.encode(Session.dataKey(name, Session.Json), data[name]), (json) => [name, json] as const)
-        ),
-        (entries) => {
-          const checked: { [key: string]: Session.Json } = {}
-          for (const [name, json] of entries) {
-            Object.defineProperty(checked, name, { value: json, enumerable: true, writable: true, configurable: true })
-          }
-          return checked
-        }
-      )
+    const checkedData = (data: Session.Data): Effect.Effect<Session.Data, SessionDataError> => {
+      const result = json.checkedData(data)
+      return result instanceof json.Invalid
+        ? Effect.fail(new SessionDataError({ key: result.name, reason: "NotJson" }, true))
+        : Effect.succeed(result)
+    }
 
     const openSessionFor: Service["openSessionFor"] = (principal, openOptions) =>
       (openOptions?.data === undefined

@@ -4,7 +4,9 @@
  *   npm run bench                 quick (~2 minutes): 10k and 100k resident sessions
  *   npm run bench -- --full       up to 1M resident sessions, longer HTTP runs
  *   npm run bench -- --smoke      seconds, tiny sizes, no timing assertions (CI)
- *   npm run bench -- --only http,redis      a subset: inprocess, heap, sweep, http, redis
+ *   npm run bench -- --only ops   operation counts and CPU per request only (seconds)
+ *   npm run bench -- --only ops --update-baseline   record the counts in bench/baseline/ops.json
+ *   npm run bench -- --only http,redis      a subset: ops, inprocess, anatomy, heap, sweep, http, redis
  *   npm run bench -- --publish    also copy the charts to bench/charts/ (embedded in BENCHMARKS.md)
  *   npm run bench -- --diagnostics     diagnostic HTTP variants of ours and bare (always on with --full)
  *   npm run bench -- --full --only http --merge    re-run one case, keep the others of latest-full.json
@@ -17,37 +19,41 @@ import { execFileSync } from "node:child_process"
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { arch, cpus, totalmem } from "node:os"
 import { join } from "node:path"
-import { type HttpRow, runHttp } from "./cases/http.js"
+import { BARE, type HttpRow, runHttp, servers } from "./cases/http.js"
+import { baselineFile, type OpsResult, runOps } from "./cases/ops.js"
 import {
   type AnatomyRow,
+  heapConfigs,
   type HeapRow,
   type InprocessRow,
+  inprocessStores,
+  redisInflights,
   type RedisRow,
+  redisStores,
   runAnatomy,
   runHeap,
   runInprocess,
   runRedis,
   runSweep,
+  sweepConfigs,
   type SweepRow
 } from "./cases/suite.js"
-import {
-  argValue,
-  benchDir,
-  chartsDir,
-  hasHttpSession,
-  hasRedisStore,
-  type Mode,
-  repoDir,
-  resultsDir,
-  sizes
-} from "./lib/env.js"
+import { type Cell, cellState, failingCells, summarizeCells } from "./lib/coverage.js"
+import { argValue, benchDir, chartsDir, type Mode, repoDir, resultsDir, sizes } from "./lib/env.js"
+import { type Spread } from "./lib/measure.js"
+import { describeNoise, isNoisy, NOISY_SHARE } from "./lib/noise.js"
 import { canPin } from "./lib/proc.js"
 import { count, num, ratio, table } from "./lib/report.js"
 import { barPanels, logLogChart, type Series } from "./lib/svg.js"
 
 const argv = process.argv.slice(2)
 const mode: Mode = argv.includes("--full") ? "full" : argv.includes("--smoke") ? "smoke" : "quick"
-const only = new Set((argValue(argv, "only") ?? "inprocess,anatomy,heap,sweep,http,redis").split(","))
+const cases = ["ops", "inprocess", "anatomy", "heap", "sweep", "http", "redis"] as const
+const only = new Set(argValue(argv, "only")?.split(",") ?? cases)
+for (const name of only) {
+  if (!(cases as ReadonlyArray<string>).includes(name)) throw new Error(`unknown case ${name}: ${cases.join(", ")}`)
+}
+const updateBaseline = argv.includes("--update-baseline")
 const publish = argv.includes("--publish")
 // keep the other cases of the latest run of this mode (to re-run one case)
 const merge = argv.includes("--merge")
@@ -107,9 +113,7 @@ const meta = {
         return "missing"
       }
     })()
-  },
-  httpSession: hasHttpSession(),
-  redisStore: hasRedisStore()
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -117,6 +121,7 @@ const meta = {
 // ---------------------------------------------------------------------------------------------
 
 interface Results {
+  ops: OpsResult | undefined
   inprocess: Array<InprocessRow>
   anatomy: Array<AnatomyRow>
   heap: Array<HeapRow>
@@ -126,7 +131,16 @@ interface Results {
   notes: Array<string>
 }
 
-const results: Results = { inprocess: [], anatomy: [], heap: [], sweep: [], http: [], redis: [], notes: [] }
+const results: Results = {
+  ops: undefined,
+  inprocess: [],
+  anatomy: [],
+  heap: [],
+  sweep: [],
+  http: [],
+  redis: [],
+  notes: []
+}
 
 /** Runs one case; a case that fails is reported in the notes and the others still run. */
 const attempt = async (name: string, f: () => Promise<void>) => {
@@ -145,6 +159,10 @@ const failed: Array<string> = []
 const run = async () => {
   log(`mode ${mode}, cases ${[...only].join(", ")}, pinned ${meta.pinned}, load ${meta.loadavg}`)
   if (!meta.pinned) results.notes.push("taskset or a second core missing: processes were not pinned")
+  await attempt("ops", async () => {
+    const { effect, "@effect/platform": platform } = meta.versions
+    results.ops = await runOps(config, { updateBaseline, versions: { effect, "@effect/platform": platform } }, log)
+  })
   await attempt("inprocess", async () => {
     results.inprocess = await runInprocess(config, log)
   })
@@ -158,7 +176,7 @@ const run = async () => {
     results.sweep = await runSweep(config, mode, log)
   })
   await attempt("http", async () => {
-    results.http = await runHttp(config, mode === "full" || argv.includes("--diagnostics"), log)
+    results.http = await runHttp(config, diagnostics, log)
     for (const row of results.http) {
       if (row.skipped !== undefined) results.notes.push(`http ${row.server}: ${row.skipped}`)
     }
@@ -167,12 +185,84 @@ const run = async () => {
     const redis = await runRedis(config, mode === "full" ? 2 : 1, log)
     results.redis = redis.rows
     if (redis.skipped !== undefined) results.notes.push(`redis: ${redis.skipped}`)
+    if (redis.rows.length === 0) redisSkipped = redis.skipped
     for (const row of redis.rows) {
       if (row.errors > 0) {
         results.notes.push(`redis ${row.store}, ${row.inflight} in flight: ${row.errors} operations failed`)
       }
     }
   })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Coverage: every case that ran has a cell for each expected measurement
+// ---------------------------------------------------------------------------------------------
+
+const diagnostics = mode === "full" || argv.includes("--diagnostics")
+
+const coverage = (): Array<Cell> => {
+  const cells: Array<Cell> = []
+  const add = (name: string, id: string, state: ReturnType<typeof cellState>) =>
+    cells.push({ case: name, id, ...state })
+  const ran = (name: string) => only.has(name) && !failed.includes(name)
+  if (ran("ops")) {
+    const names = new Set([...Object.keys(baselineOps()), ...(results.ops?.rows ?? []).map((r) => r.name)])
+    for (const name of names) {
+      const row = results.ops?.rows.find((r) => r.name === name)
+      add("ops", name, cellState(row, (r) => [r.ops, r.cpuMicros]))
+    }
+  }
+  if (ran("inprocess")) {
+    for (const size of config.inprocess) {
+      for (const store of inprocessStores) {
+        const rows = results.inprocess.filter((r) => r.store === store && r.size === size)
+        add("inprocess", `${store} @ ${size}`, cellState(rows[0], () => rows.flatMap((r) => [r.nsPerOp, r.cpuNsPerOp])))
+      }
+    }
+  }
+  if (ran("anatomy")) {
+    add("anatomy", "variants", cellState(results.anatomy[0], () => results.anatomy.map((r) => r.nsPerOp)))
+  }
+  if (ran("heap")) {
+    for (const [store, authenticated] of heapConfigs(config)) {
+      const row = results.heap.find((r) => r.store === store && r.authenticated === authenticated)
+      add("heap", `${store}${authenticated ? " (authenticated)" : ""}`, cellState(row, (r) => [r.bytesPerSession]))
+    }
+  }
+  if (ran("sweep")) {
+    sweepConfigs(config.sweep, mode).forEach(([store, size, fraction], i) => {
+      const row = results.sweep[i]
+      add("sweep", `${store} ${size} ${fraction}`, cellState(row, (r) => [r.ms, r.maxStallMs]))
+    })
+  }
+  if (ran("http")) {
+    for (const spec of servers(diagnostics)) {
+      const row = results.http.find((r) => r.server === spec.name)
+      add("http", spec.name, cellState(row, (r) => [r.rps, r.p99, r.cpuMicrosPerRequest]))
+    }
+  }
+  if (ran("redis")) {
+    for (const store of redisStores()) {
+      for (const inflight of redisInflights) {
+        const row = results.redis.find((r) => r.store === store && r.inflight === inflight)
+        const state = redisSkipped === undefined ? cellState(row, (r) => [r.opsPerSec]) : {
+          state: "skipped" as const,
+          detail: redisSkipped
+        }
+        add("redis", `${store}, ${inflight} in flight`, state)
+      }
+    }
+  }
+  return cells
+}
+let redisSkipped: string | undefined
+
+const baselineOps = (): Record<string, number> => {
+  try {
+    return (JSON.parse(readFileSync(baselineFile, "utf8")) as { ops: Record<string, number> }).ops
+  } catch {
+    return {}
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -195,23 +285,26 @@ const targets = (): Array<Target> => {
     ok === undefined ? "not measured" : ok ? "met" : "missed"
 
   // HTTP
-  const bare = results.http.find((r) => r.server === "bare-effect" && r.skipped === undefined)
-  const ours = results.http.find((r) => r.server === "ours" && r.skipped === undefined)
-  const overhead = ours && bare ? ours.cpuMicrosPerRequest! - bare.cpuMicrosPerRequest! : undefined
+  const measuredHttp = (server: string) =>
+    results.http.find((r) => r.server === server && r.skipped === undefined && r.noSamples !== true)
+  const bare = measuredHttp(BARE)
+  const ours = measuredHttp("ours")
+  const overhead = ours?.addedCpu
   out.push({
-    target: "HTTP: server CPU added per request over bare @effect/platform-node",
+    target:
+      "HTTP: server CPU added per request over bare @effect/platform-node (median of per-round paired differences)",
     goal: "≤ 10 µs",
-    measured: overhead === undefined
+    measured: overhead === undefined || bare === undefined
       ? "–"
-      : `${num(overhead)} µs (${ratio(ours!.cpuMicrosPerRequest! / bare!.cpuMicrosPerRequest!)} bare)`,
-    status: status(overhead === undefined ? undefined : overhead <= 10)
+      : `${spreadCell(overhead)} µs (${ratio(ours!.cpuMicrosPerRequest! / bare.cpuMicrosPerRequest!)} bare)`,
+    status: status(overhead === undefined ? undefined : overhead.median <= 10)
   })
-  const p99 = ours && bare ? ours.p99! / bare.p99! : undefined
+  const p99 = ours?.p99VsBare
   out.push({
-    target: "HTTP: p99 latency vs bare",
+    target: "HTTP: p99 latency vs bare (median of per-round ratios)",
     goal: "≤ 1.2x",
-    measured: ratio(p99),
-    status: status(p99 === undefined ? undefined : p99 <= 1.2)
+    measured: spreadCell(p99, (n) => ratio(n)),
+    status: status(p99 === undefined ? undefined : p99.median <= 1.2)
   })
 
   // getSession
@@ -288,7 +381,7 @@ const targets = (): Array<Target> => {
 
   // redis
   const redisOf = (store: string, inflight: number) =>
-    results.redis.find((r) => r.store === store && r.inflight === inflight)
+    results.redis.find((r) => r.store === store && r.inflight === inflight && r.noSamples !== true)
   for (const [inflight, goal, min] of [[64, "≥ 1.5x", 1.5], [1, "≈ 1x (≥ 0.95x)", 0.95]] as const) {
     const o = redisOf("ours", inflight)
     const c = redisOf("connect-redis", inflight)
@@ -308,6 +401,52 @@ const targets = (): Array<Target> => {
 // ---------------------------------------------------------------------------------------------
 
 const us = (ns: number | undefined) => (ns === undefined ? undefined : ns / 1000)
+
+/** `median (min to max)` of a spread, e.g. per-round paired differences. */
+const spreadCell = (s: Spread | undefined, format: (n: number) => string = (n) => num(n)) =>
+  s === undefined ? "–" : `${format(s.median)} (${format(s.min)} to ${format(s.max)})`
+
+const opsTable = (): string => {
+  const ops = results.ops
+  if (ops === undefined) return ""
+  return [
+    `### 0. Effect operations and CPU per request, in process (HttpApp.toWebHandlerLayer, no sockets)`,
+    "",
+    `Operations are exact (a supervisor counts them); CPU is the median of ${ops.rounds} interleaved rounds of ${ops.requests} requests per variant, with the per-round paired differences against bare (median, min to max). ${
+      describeNoise(ops.shares)
+    }${isNoisy(ops.shares) ? ": **noisy run**" : ""}.`,
+    "",
+    table(
+      [
+        "variant",
+        "operations/request",
+        "added over bare",
+        "baseline",
+        "CPU µs/request",
+        "CPU added over bare µs",
+        "CPU × floor"
+      ],
+      ops.rows.map((r) => [
+        r.name.startsWith("ours") ? `**${r.label}**` : r.label,
+        r.opsRange[0] === r.opsRange[1] ? String(r.ops) : `${r.ops} (${r.opsRange[0]} to ${r.opsRange[1]})`,
+        r.addedOps === 0 ? "–" : `+${r.addedOps}`,
+        r.baseline === undefined ? "none" : String(r.baseline),
+        num(r.cpuMicros),
+        spreadCell(r.addedCpu),
+        spreadCell(r.vsFloor, (n) => ratio(n))
+      ])
+    ),
+    ...(ops.regressions.length > 0 ? ["", `**Above the baseline:** ${ops.regressions.join("; ")}.`] : []),
+    ...(ops.improvements.length > 0
+      ? [
+        "",
+        `Below the baseline (lock it in with \`npm run bench -- --only ops --update-baseline\`): ${
+          ops.improvements.join("; ")
+        }.`
+      ]
+      : [])
+  ].join("\n")
+}
 
 const inprocessTables = (): string => {
   if (results.inprocess.length === 0) return ""
@@ -439,25 +578,38 @@ const sweepTable = (): string => {
 
 const httpTable = (): string => {
   if (results.http.length === 0) return ""
-  const bare = results.http.find((r) => r.server === "bare-effect")
-  const { connections, repetitions, seconds } = config.http
+  const { connections, rounds, seconds } = config.http
+  const shares = results.http.flatMap((r) => (r.rounds ?? []).map((w) => w.othersShare ?? undefined))
   return [
-    `### 4. HTTP on loopback (${connections} connections, ${repetitions} x ${seconds} s, best repetition; server on core 0, autocannon on core 1)`,
+    `### 4. HTTP on loopback (${connections} connections, ${rounds} rounds of ${seconds} s per server, interleaved; server on core 0, autocannon on core 1)`,
+    "",
+    `Server CPU is the server process' own (\`process.cpuUsage()\`, reported by the server) per request answered; medians over the rounds, and per-round paired differences with bare (median, min to max). Throughput and latency are wall-clock figures: on a busy machine they move most. ${
+      describeNoise(shares)
+    }${isNoisy(shares) ? ": **noisy run**" : ""}.`,
     "",
     table(
-      ["server", "req/s", "× bare", "p50 ms", "p99 ms", "p99 × bare", "server CPU µs/req", "added over bare µs"],
+      [
+        "server",
+        "server CPU µs/req",
+        "CPU added over bare µs",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "p99 × bare",
+        "noisy rounds"
+      ],
       results.http.map((r) =>
-        r.skipped !== undefined
-          ? [r.label, `skipped: ${r.skipped}`, "", "", "", "", "", ""]
+        r.skipped !== undefined || r.noSamples === true
+          ? [r.label, r.noSamples === true ? "no samples" : `skipped: ${r.skipped}`, "", "", "", "", "", ""]
           : [
             r.server === "ours" ? `**${r.label}**` : r.label,
+            num(r.cpuMicrosPerRequest),
+            r.server === BARE ? "–" : spreadCell(r.addedCpu),
             num(r.rps),
-            ratio(r.rps! / (bare?.rps ?? NaN)),
             num(r.p50),
             num(r.p99),
-            ratio(r.p99! / (bare?.p99 ?? NaN)),
-            num(r.cpuMicrosPerRequest),
-            r.server === "bare-effect" ? "–" : num(r.cpuMicrosPerRequest! - (bare?.cpuMicrosPerRequest ?? NaN))
+            r.server === BARE ? "–" : spreadCell(r.p99VsBare, (n) => ratio(n)),
+            `${(r.rounds ?? []).filter((w) => (w.othersShare ?? 0) > NOISY_SHARE).length}/${r.rounds?.length ?? 0}`
           ]
       )
     )
@@ -482,12 +634,13 @@ const redisTable = (): string => {
     table(
       ["client", "ops/s, 1 in flight", "× connect-redis", "ops/s, 64 in flight", "× connect-redis"],
       stores.map((store) => {
-        const at = (inflight: number) => results.redis.find((r) => r.store === store && r.inflight === inflight)
+        const at = (inflight: number) =>
+          results.redis.find((r) => r.store === store && r.inflight === inflight && r.noSamples !== true)
         return [
           labels[store] ?? store,
-          num(at(1)?.opsPerSec),
+          at(1) === undefined ? "no samples" : num(at(1)?.opsPerSec),
           ratio((at(1)?.opsPerSec ?? NaN) / (cr(1)?.opsPerSec ?? NaN)),
-          num(at(64)?.opsPerSec),
+          at(64) === undefined ? "no samples" : num(at(64)?.opsPerSec),
           ratio((at(64)?.opsPerSec ?? NaN) / (cr(64)?.opsPerSec ?? NaN))
         ]
       })
@@ -497,7 +650,7 @@ const redisTable = (): string => {
 
 const charts = (): Record<string, string> => {
   const out: Record<string, string> = {}
-  const measured = results.http.filter((r) => r.skipped === undefined)
+  const measured = results.http.filter((r) => r.skipped === undefined && r.noSamples !== true)
   if (measured.length > 0) {
     const bars = (f: (r: HttpRow) => number | undefined) =>
       results.http.map((r) => ({
@@ -509,7 +662,7 @@ const charts = (): Record<string, string> => {
       "HTTP on loopback: one session cookie, counter bumped per request",
       `${mode} run ${
         meta.date.slice(0, 16)
-      }Z, node ${meta.node}, ${config.http.connections} connections, best of ${config.http.repetitions} x ${config.http.seconds}s`,
+      }Z, node ${meta.node}, ${config.http.connections} connections, median of ${config.http.rounds} x ${config.http.seconds}s`,
       [
         { title: "throughput", unit: "req/s", bars: bars((r) => r.rps) },
         { title: "server CPU", unit: "µs/request", bars: bars((r) => r.cpuMicrosPerRequest) },
@@ -563,6 +716,8 @@ const markdown = (goals: ReadonlyArray<Target>): string =>
       : []),
     table(["target", "goal", "measured", "status"], goals.map((t) => [t.target, t.goal, t.measured, t.status])),
     "",
+    opsTable(),
+    "",
     inprocessTables(),
     "",
     anatomyTable(),
@@ -580,10 +735,11 @@ const markdown = (goals: ReadonlyArray<Target>): string =>
 const mergeLatest = () => {
   const file = join(resultsDir, `latest-${mode}.json`)
   const previous = JSON.parse(readFileSync(file, "utf8")) as Partial<Results> & { meta?: typeof meta }
-  const cases = ["inprocess", "anatomy", "heap", "sweep", "http", "redis"] as const
-  for (const name of cases) {
+  const kinds = ["inprocess", "anatomy", "heap", "sweep", "http", "redis"] as const
+  for (const name of kinds) {
     if (!only.has(name) && Array.isArray(previous[name])) (results[name] as Array<unknown>) = previous[name]!
   }
+  if (!only.has("ops") && previous.ops !== undefined) results.ops = previous.ops
   const kept = cases.filter((name) => !only.has(name))
   results.notes.push(
     `cases ${kept.join(", ")} are from the run of ${previous.meta?.date ?? "?"} (commit ${
@@ -617,11 +773,23 @@ const main = async () => {
   }
   process.stdout.write(md + "\n")
   log(`done in ${((performance.now() - t0) / 1000).toFixed(0)} s; results in ${resultsDir}`)
-  // a case that could not run is a failure (CI runs --smoke for this); slow numbers are not
-  if (failed.length > 0) {
-    log(`failed cases: ${failed.join(", ")}`)
-    process.exit(1)
+  // A case that could not run, or a cell it did not fill, is a failure (CI runs --smoke for
+  // this), and so is a skipped cell under CI; slow numbers and "no samples" are not.
+  const cells = coverage()
+  const bad = failingCells(cells, process.env.CI !== undefined && process.env.CI !== "")
+  log(`coverage: ${summarizeCells(cells)}`)
+  for (const cell of bad) {
+    log(`coverage: ${cell.case} ${cell.id}: ${cell.state}${cell.detail ? ` (${cell.detail})` : ""}`)
   }
+  if (failed.length > 0) log(`failed cases: ${failed.join(", ")}`)
+  // operation counts are exact: one above its committed baseline is a regression, whatever the noise
+  for (const line of results.ops?.improvements ?? []) {
+    log(`ops: improved: ${line}; lock it in: npm run bench -- --only ops --update-baseline`)
+  }
+  for (const line of results.ops?.regressions ?? []) log(`ops: REGRESSION: ${line}`)
+  const regressed = (results.ops?.regressions.length ?? 0) > 0
+  if (regressed) log(`ops: counts above ${baselineFile}: fix them, or if intended, update it with --update-baseline`)
+  if (failed.length > 0 || bad.length > 0 || regressed) process.exit(1)
 }
 
 main().catch((error) => {

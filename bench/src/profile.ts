@@ -8,7 +8,7 @@
 import { spawn } from "node:child_process"
 import { mkdirSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { hasHttpSession, hasRedisStore, resultsDir } from "./lib/env.js"
+import { resultsDir } from "./lib/env.js"
 import { cpuMicros, freePort, nodeCommand, runJson, stop, waitFor, which } from "./lib/proc.js"
 import { summarize, toMarkdown } from "./tools/profile-summary.js"
 
@@ -31,7 +31,6 @@ const child = async (name: string, title: string, file: string, args: Array<stri
 }
 
 const http = async (name: string, title: string) => {
-  if (!hasHttpSession()) return
   const dir = profileDir(`http-${name}`)
   const port = await freePort()
   const { args, command } = nodeCommand("src/http/server.ts", ["--name", name, "--port", String(port)], {
@@ -60,7 +59,7 @@ const http = async (name: string, title: string) => {
 }
 
 const redis = async () => {
-  if (!hasRedisStore() || which("redis-server") === undefined) return
+  if (which("redis-server") === undefined) return
   const port = await freePort()
   const server = spawn("taskset", [
     "-c",

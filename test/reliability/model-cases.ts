@@ -9,7 +9,8 @@ export const base: ModelConfig = {
   maxAnonymousSessions: 4,
   maxSessionsPerPrincipal: 3,
   onLimit: "evictLeastRecentlyUsed",
-  sweepEvery: undefined
+  sweepEvery: undefined,
+  touchInterval: undefined
 }
 
 /** Scenarios that failed once, shrunk (and minimized by hand), kept forever. */
@@ -80,5 +81,76 @@ export const regressions: ReadonlyArray<readonly [string, ModelConfig, ReadonlyA
       _tag: "Concurrent",
       ops: [{ _tag: "UpdateData", h: 0, name: "a", delta: 1 }, { _tag: "SetData", h: 0, name: "a", value: 0 }]
     }]
+  ],
+  // 0.2.0 rules, each in the smallest scenario that shows it
+  [
+    "a logout racing a rotation closes the session, whichever runs first (I8)",
+    base,
+    [{ _tag: "Open", who: "alice" }, {
+      _tag: "Concurrent",
+      ops: [{ _tag: "Rotate", h: 0 }, { _tag: "Close", h: 0 }]
+    }, { _tag: "Get", h: 0 }]
+  ],
+  [
+    "closing a rotated-away token closes what it became, through two rotations and a login",
+    base,
+    [
+      { _tag: "Open", who: "anon" },
+      { _tag: "SetData", h: 0, name: "a", value: 1 },
+      { _tag: "Rotate", h: 0 },
+      { _tag: "Login", h: 0, who: "bob" },
+      { _tag: "Close", h: 2 },
+      { _tag: "Get", h: 0 }
+    ]
+  ],
+  [
+    "a login starts with empty data unless keep names it; a same-principal rotation keeps it (I9)",
+    base,
+    [
+      { _tag: "Open", who: "anon" },
+      { _tag: "SetData", h: 0, name: "a", value: 1 },
+      { _tag: "SetData", h: 0, name: "b", value: 2 },
+      { _tag: "Login", h: 0, who: "alice", keep: ["b"] },
+      { _tag: "Get", h: 0 },
+      { _tag: "Login", h: 0, who: "alice" },
+      { _tag: "Get", h: 0 },
+      { _tag: "Login", h: 0, who: "bob" },
+      { _tag: "Get", h: 0 }
+    ]
+  ],
+  [
+    "a lookup within the touch interval reads; past it, it writes",
+    base,
+    [
+      { _tag: "Open", who: "anon" },
+      { _tag: "Advance", ms: 499 },
+      { _tag: "Get", h: 0 },
+      { _tag: "Advance", ms: 1 },
+      { _tag: "Get", h: 0 },
+      { _tag: "Advance", ms: 4_999 },
+      { _tag: "Get", h: 0 }
+    ]
+  ],
+  [
+    "at maxSessions a principal over its fair share evicts its own session, not another user's",
+    { ...base, maxSessions: 4, maxSessionsPerPrincipal: undefined, maxAnonymousSessions: 1 },
+    [
+      { _tag: "Open", who: "bob" },
+      { _tag: "Advance", ms: 1 },
+      { _tag: "Open", who: "alice" },
+      { _tag: "Open", who: "alice" },
+      { _tag: "Open", who: "alice" },
+      { _tag: "Open", who: "alice" },
+      { _tag: "Get", h: 4 }
+    ]
+  ],
+  [
+    "openSessionFor stores its initial data, and refuses data that is not JSON",
+    base,
+    [
+      { _tag: "OpenFor", who: "alice", data: { name: "a", value: 3 } },
+      { _tag: "OpenFor", who: "anon", data: "invalid" },
+      { _tag: "Get", h: 0 }
+    ]
   ]
 ]

@@ -5,6 +5,13 @@
  * answered, which sessions the store holds (principal, times, data), which sessions are live, the
  * principal indexes, and which releases ran (each exactly once).
  *
+ * The model knows the 0.2.0 rules: a change of principal starts with empty data except what the
+ * caller keeps (I9); closing a rotated-away token closes what it became while its link lives;
+ * `closeAllOf` is one atomic revocation (I8); a lookup writes `lastUsedAt` only when the touch
+ * interval has passed (checked after every step: idle expiry is never late and at most one interval
+ * early); the per-principal cap and the fair share at `maxSessions`; `openSessionFor` with initial
+ * data; `lookupSession`'s `touched`.
+ *
  * A concurrent group is accepted when some order of its operations, applied one by one to the
  * model, gives the same answers and the same final state (linearizability). One relaxation: an
  * operation that found a session expired may report `Expired` although a concurrent operation of
@@ -25,13 +32,22 @@ export type Who = "anon" | "alice" | "bob" | "mallory"
 export type User = "alice" | "bob"
 export type DataName = "a" | "b"
 
+/** Initial data of `openSessionFor`: none, one value, or a value that is not JSON (refused). */
+export type InitialData = "none" | "invalid" | { readonly name: DataName; readonly value: number }
+
 export type Op =
   | { readonly _tag: "Open"; readonly who: Who }
+  | { readonly _tag: "OpenFor"; readonly who: Exclude<Who, "mallory">; readonly data: InitialData }
   | { readonly _tag: "Get"; readonly h: number }
   | { readonly _tag: "GetForged"; readonly malformed: boolean }
   | { readonly _tag: "Reject"; readonly h: number }
   | { readonly _tag: "Rotate"; readonly h: number }
-  | { readonly _tag: "Login"; readonly h: number; readonly who: User }
+  | {
+    readonly _tag: "Login"
+    readonly h: number
+    readonly who: User
+    readonly keep?: ReadonlyArray<DataName> | undefined
+  }
   | { readonly _tag: "Close"; readonly h: number }
   | { readonly _tag: "CloseFailing"; readonly h: number }
   | { readonly _tag: "CloseAllOf"; readonly who: User; readonly except: number | null }
@@ -45,17 +61,31 @@ export type Op =
 const handle = fc.oneof({ weight: 3, arbitrary: fc.nat({ max: 3 }) }, { weight: 1, arbitrary: fc.nat({ max: 15 }) })
 const user = fc.constantFrom<User>("alice", "bob")
 const dataName = fc.constantFrom<DataName>("a", "b")
+const initialData: fc.Arbitrary<InitialData> = fc.oneof(
+  { weight: 2, arbitrary: fc.constant<InitialData>("none") },
+  { weight: 2, arbitrary: fc.record({ name: dataName, value: fc.integer({ min: 0, max: 9 }) }) },
+  { weight: 1, arbitrary: fc.constant<InitialData>("invalid") }
+)
+const keep = fc.option(fc.subarray<DataName>(["a", "b"]), { nil: undefined })
 
 const groupable = (h: fc.Arbitrary<number>): fc.Arbitrary<Op> =>
   fc.oneof(
     {
-      weight: 5,
+      weight: 4,
       arbitrary: fc.constantFrom<Who>("anon", "alice", "bob", "mallory").map((who): Op => ({ _tag: "Open", who }))
+    },
+    {
+      weight: 2,
+      arbitrary: fc.record({ who: fc.constantFrom<Exclude<Who, "mallory">>("anon", "alice", "bob"), data: initialData })
+        .map(({ data, who }): Op => ({ _tag: "OpenFor", who, data }))
     },
     { weight: 4, arbitrary: h.map((h): Op => ({ _tag: "Get", h })) },
     { weight: 1, arbitrary: fc.boolean().map((malformed): Op => ({ _tag: "GetForged", malformed })) },
     { weight: 2, arbitrary: h.map((h): Op => ({ _tag: "Rotate", h })) },
-    { weight: 3, arbitrary: fc.record({ h, who: user }).map(({ h, who }): Op => ({ _tag: "Login", h, who })) },
+    {
+      weight: 3,
+      arbitrary: fc.record({ h, who: user, keep }).map(({ h, keep, who }): Op => ({ _tag: "Login", h, who, keep }))
+    },
     { weight: 2, arbitrary: h.map((h): Op => ({ _tag: "Close", h })) },
     {
       weight: 3,
@@ -86,7 +116,9 @@ export const groupableOp: fc.Arbitrary<Op> = groupable(handle)
 /** One step of a scenario. */
 export const stepOp: fc.Arbitrary<Op> = fc.oneof(
   { weight: 12, arbitrary: groupableOp },
-  { weight: 4, arbitrary: fc.integer({ min: 1, max: 12_000 }).map((ms): Op => ({ _tag: "Advance", ms })) },
+  // short moves (within a touch interval) as well as long ones (past idle limits)
+  { weight: 2, arbitrary: fc.integer({ min: 1, max: 1_000 }).map((ms): Op => ({ _tag: "Advance", ms })) },
+  { weight: 3, arbitrary: fc.integer({ min: 1, max: 12_000 }).map((ms): Op => ({ _tag: "Advance", ms })) },
   {
     weight: 3,
     arbitrary: fc.array(groupableOp, { minLength: 2, maxLength: 4 }).map((ops): Op => ({ _tag: "Concurrent", ops }))
@@ -121,10 +153,13 @@ export interface ModelConfig {
   readonly absolute: number
   readonly maxSessions: number
   readonly maxAnonymousSessions: number
-  readonly maxSessionsPerPrincipal: number
+  /** `undefined`: the manager's default (100, or none when `maxSessions` is below 100). */
+  readonly maxSessionsPerPrincipal: number | undefined
   readonly onLimit: "evictLeastRecentlyUsed" | "refuse"
   /** The sweep period, or `undefined` when the sweeper is off. */
   readonly sweepEvery: number | undefined
+  /** `undefined`: the manager's default (the shorter of 1 minute and a tenth of the shortest idle limit). */
+  readonly touchInterval: number | "always" | undefined
 }
 
 export const managerOptions = (config: ModelConfig): SessionManager.Options => ({
@@ -135,7 +170,8 @@ export const managerOptions = (config: ModelConfig): SessionManager.Options => (
   sweepInterval: config.sweepEvery ?? "off",
   maxSessions: config.maxSessions,
   maxAnonymousSessions: config.maxAnonymousSessions,
-  maxSessionsPerPrincipal: config.maxSessionsPerPrincipal,
+  ...(config.maxSessionsPerPrincipal === undefined ? {} : { maxSessionsPerPrincipal: config.maxSessionsPerPrincipal }),
+  ...(config.touchInterval === undefined ? {} : { touchInterval: config.touchInterval }),
   onLimit: config.onLimit,
   // far beyond any scenario's time span: otherwise every auth and release call leaves a timer that
   // TestClock.adjust would wake (and wait on) one by one, which only costs time here
@@ -143,12 +179,29 @@ export const managerOptions = (config: ModelConfig): SessionManager.Options => (
   releaseTimeout: "100 days"
 })
 
+/** The touch interval in force, in milliseconds (0: every lookup writes). */
+export const touchIntervalOf = (config: ModelConfig): number =>
+  config.touchInterval === "always"
+    ? 0
+    : config.touchInterval ??
+      Math.max(1, Math.min(60_000, Math.min(config.idleAnonymous, config.idleAuthenticated) / 10))
+
+const perPrincipalCapOf = (config: ModelConfig): number =>
+  config.maxSessionsPerPrincipal ?? (config.maxSessions < 100 ? Infinity : 100)
+
+/** How long a rotated-away token keeps leading to its successor (for `closeSession`). */
+const linkGraceOf = (config: ModelConfig): number => Math.min(60 * 60 * 1000, config.absolute)
+
 interface MRecord {
   key: string
+  /** The key the session was opened with: rotations keep it, so links lead to the current key. */
+  family: string
   principalId: string
   anonymous: boolean
   createdAt: number
   lastUsedAt: number
+  /** When a request last used the session (a lookup that did not write included). */
+  usedAt: number
   expiresAt: number | null
   data: Record<string, number>
 }
@@ -159,13 +212,16 @@ interface MState {
   released: Array<string>
   /** Keys closed because they expired: the manager keeps answering `Expired` for them. */
   tombstones: Map<string, string>
+  /** Rotated-away keys, to the family whose current session they lead to, until a deadline. */
+  links: Map<string, { readonly family: string; readonly until: number }>
 }
 
 const cloneState = (state: MState): MState => ({
   now: state.now,
   live: new Map([...state.live].map(([key, record]) => [key, { ...record, data: { ...record.data } }])),
   released: [...state.released],
-  tombstones: new Map(state.tombstones)
+  tombstones: new Map(state.tombstones),
+  links: new Map(state.links)
 })
 
 const keyOf = (token: string) => SessionToken.hash(token)
@@ -175,21 +231,11 @@ const principalOf = (who: Exclude<Who, "mallory">) =>
 
 const dataString = (data: Session.Data) => JSON.stringify(Object.keys(data).sort().map((name) => [name, data[name]]))
 
-interface CloseAllProgress {
-  phase: "list" | "claim"
-  listed: Array<string>
-  tried: Set<string>
-  closed: number
-  rounds: number
+const picked = (data: Record<string, number>, names: ReadonlyArray<string>): Record<string, number> => {
+  const result: Record<string, number> = {}
+  for (const name of names) if (name in data) result[name] = data[name]
+  return result
 }
-
-const newCloseAll = (): CloseAllProgress => ({ phase: "list", listed: [], tried: new Set(), closed: 0, rounds: 0 })
-
-const cloneCloseAll = (progress: CloseAllProgress): CloseAllProgress => ({
-  ...progress,
-  listed: [...progress.listed],
-  tried: new Set(progress.tried)
-})
 
 /** What the real system showed after a step, used to resolve the model's tie-breaks. */
 interface Hints {
@@ -249,13 +295,26 @@ class Model {
     return tied.find((record) => !this.hints.liveKeys.has(record.key)) ?? tied[0]
   }
 
+  /**
+   * The authenticated session an authenticated opening evicts at `maxSessions`: its principal's own
+   * least recently used while it holds more than its fair share (`maxSessions` divided by the
+   * principals holding sessions, itself included), otherwise the least recently used of all.
+   */
+  authenticatedVictim(record: MRecord): MRecord | undefined {
+    const authenticated = [...this.state.live.values()].filter((r) => !r.anonymous)
+    const own = authenticated.filter((r) => r.principalId === record.principalId)
+    const principals = new Set(authenticated.map((r) => r.principalId).concat(record.principalId)).size
+    return this.lru(own.length > this.config.maxSessions / principals ? own : authenticated)
+  }
+
   /** Admits a record under the caps, as the store contract says: evicted records, or the cap that refused. */
   admit(record: MRecord): string | undefined {
     const all = [...this.state.live.values()]
     const anonymous = all.filter((r) => r.anonymous)
     const ofPrincipal = all.filter((r) => !r.anonymous && r.principalId === record.principalId)
+    const perPrincipal = perPrincipalCapOf(this.config)
     const refuse = this.config.onLimit === "refuse"
-    if (!record.anonymous && ofPrincipal.length >= this.config.maxSessionsPerPrincipal && refuse) {
+    if (!record.anonymous && ofPrincipal.length >= perPrincipal && refuse) {
       return "maxSessionsPerPrincipal"
     }
     if (record.anonymous && anonymous.length >= this.config.maxAnonymousSessions && refuse) {
@@ -270,10 +329,7 @@ class Model {
         this.close(this.lru(live().filter((r) => r.anonymous))!)
       }
     } else {
-      while (
-        live().filter((r) => !r.anonymous && r.principalId === record.principalId).length >=
-          this.config.maxSessionsPerPrincipal
-      ) {
+      while (live().filter((r) => !r.anonymous && r.principalId === record.principalId).length >= perPrincipal) {
         this.close(this.lru(live().filter((r) => !r.anonymous && r.principalId === record.principalId))!)
       }
     }
@@ -283,7 +339,7 @@ class Model {
         ? this.lru(anonymousLeft)
         : record.anonymous
         ? undefined
-        : this.lru(live())
+        : this.authenticatedVictim(record)
       if (victim === undefined) break
       this.close(victim)
     }
@@ -305,37 +361,34 @@ class Model {
   }
 
   /**
-   * One step of `closeAllOf`, which is not atomic: it lists the principal's sessions, then claims
-   * each listed one; when a claim finds its session gone (rotated away meanwhile), it lists again,
-   * at most 8 rounds. Returns the answer once done.
+   * The session `closeSession` closes for a key: the session itself, or, for a rotated-away key,
+   * the session its rotations lead to. Stores keep a link at least until its deadline and may drop
+   * it afterwards: past it, the real store decides (through the hints).
    */
-  closeAllStep(op: ResolvedOp & { readonly _tag: "CloseAllOf" }, progress: CloseAllProgress): string | undefined {
-    const done = () => `ok:${progress.closed}:0`
-    if (progress.phase === "list") {
-      const exceptKey = op.except === null ? undefined : keyOf(op.except)
-      progress.listed = [...this.state.live.values()].filter((record) =>
-        !record.anonymous && record.principalId === op.who && record.key !== exceptKey &&
-        !progress.tried.has(record.key)
-      ).map((record) => record.key)
-      if (progress.listed.length === 0) return done()
-      for (const key of progress.listed) progress.tried.add(key)
-      progress.phase = "claim"
-      return undefined
+  closing(key: string): MRecord | undefined {
+    const record = this.state.live.get(key)
+    if (record !== undefined) return record
+    const link = this.state.links.get(key)
+    if (link === undefined) return undefined
+    const successor = [...this.state.live.values()].find((r) => r.family === link.family)
+    if (successor === undefined) return undefined
+    return link.until > this.state.now || !this.hints.liveKeys.has(successor.key) ? successor : undefined
+  }
+
+  /** A new session record, as `openSession` and `openSessionFor` store it. */
+  opened(key: string, who: Exclude<Who, "mallory">, data: Record<string, number>): MRecord {
+    const principal = principalOf(who)
+    return {
+      key,
+      family: key,
+      principalId: principal.id,
+      anonymous: principal.anonymous,
+      createdAt: this.state.now,
+      lastUsedAt: this.state.now,
+      usedAt: this.state.now,
+      expiresAt: this.state.now + this.config.absolute,
+      data
     }
-    let missed = false
-    for (const key of progress.listed) {
-      const record = this.state.live.get(key)
-      if (record === undefined) {
-        missed = true
-      } else {
-        this.close(record)
-        progress.closed++
-      }
-    }
-    progress.rounds++
-    if (!missed || progress.rounds >= 8) return done()
-    progress.phase = "list"
-    return undefined
   }
 
   /**
@@ -344,33 +397,31 @@ class Model {
    */
   apply(op: ResolvedOp, observedToken: string | undefined): string {
     const state = this.state
+    const minted = observedToken === undefined ? "<no token>" : keyOf(observedToken)
     switch (op._tag) {
-      case "Open": {
+      case "Open":
+      case "OpenFor": {
         if (op.who === "mallory") return "ExplicitLogin"
-        const principal = principalOf(op.who)
-        const record: MRecord = {
-          key: observedToken === undefined ? "<no token>" : keyOf(observedToken),
-          principalId: principal.id,
-          anonymous: principal.anonymous,
-          createdAt: state.now,
-          lastUsedAt: state.now,
-          expiresAt: state.now + this.config.absolute,
-          data: {}
-        }
+        if (op._tag === "OpenFor" && op.data === "invalid") return "SessionDataError:NotJson"
+        const data = op._tag === "OpenFor" && typeof op.data === "object" ? { [op.data.name]: op.data.value } : {}
+        const record = this.opened(minted, op.who, data)
         const refused = this.admit(record)
         if (refused !== undefined) return `SessionLimitError:${refused}`
-        return observedToken === undefined ? "ok:<expected a token>" : `ok:${principal.id}`
+        return observedToken === undefined ? "ok:<expected a token>" : `ok:${record.principalId}`
       }
       case "Get":
       case "Reject": {
         const found = this.lookup(op.token)
         if (typeof found === "string") return found
-        found.lastUsedAt = state.now
+        // a lookup writes lastUsedAt only when the touch interval has passed
+        const touched = found.lastUsedAt <= state.now - touchIntervalOf(this.config)
+        if (touched) found.lastUsedAt = state.now
+        found.usedAt = state.now
         if (op._tag === "Reject") {
           this.close(found)
           return "InvalidSession:Rejected"
         }
-        return `ok:${found.principalId}:${dataString(found.data)}`
+        return `ok:${found.principalId}:${dataString(found.data)}:${touched ? "touched" : "read"}`
       }
       case "Rotate":
       case "Login": {
@@ -382,11 +433,13 @@ class Model {
         const login = found.principalId !== principal.id || found.anonymous !== principal.anonymous
         const next: MRecord = {
           ...found,
-          data: { ...found.data },
-          key: observedToken === undefined ? "<no token>" : keyOf(observedToken),
+          // data never crosses principals, except the keys the caller keeps
+          data: login ? picked(found.data, op._tag === "Login" ? op.keep ?? [] : []) : { ...found.data },
+          key: minted,
           principalId: principal.id,
           anonymous: principal.anonymous,
           lastUsedAt: state.now,
+          usedAt: state.now,
           ...(login ? { createdAt: state.now, expiresAt: state.now + this.config.absolute } : {})
         }
         state.live.delete(found.key)
@@ -395,22 +448,27 @@ class Model {
           state.live.set(found.key, found)
           return `SessionLimitError:${refused}`
         }
+        state.links.set(found.key, { family: found.family, until: state.now + linkGraceOf(this.config) })
         return observedToken === undefined ? "ok:<expected a token>" : `ok:${principal.id}`
       }
       case "Close":
       case "CloseFailing": {
         if (!SessionToken.isWellFormed(op.token)) return "ok"
-        const record = state.live.get(keyOf(op.token))
+        const key = keyOf(op.token)
+        const record = this.closing(key)
         if (record === undefined) return "ok"
         this.close(record)
-        return op._tag === "CloseFailing" ? "SessionCloseError:Failed" : "ok"
+        // the mock fails the release of the named key only, not of a successor
+        return op._tag === "CloseFailing" && record.key === key ? "SessionCloseError:Failed" : "ok"
       }
       case "CloseAllOf": {
-        // applied at once (its steps with nothing in between)
-        const progress = newCloseAll()
-        let answer: string | undefined
-        while (answer === undefined) answer = this.closeAllStep(op, progress)
-        return answer
+        // one atomic revocation: every stored session of the principal but `except`, expired or not
+        const exceptKey = op.except === null ? undefined : keyOf(op.except)
+        const revoked = [...state.live.values()].filter((record) =>
+          !record.anonymous && record.principalId === op.who && record.key !== exceptKey
+        )
+        for (const record of revoked) this.close(record)
+        return `ok:${revoked.length}:0`
       }
       case "SetData":
       case "UpdateData": {
@@ -418,6 +476,7 @@ class Model {
         if (typeof found === "string") return found
         found.data[op.name] = op._tag === "SetData" ? op.value : (found.data[op.name] ?? 0) + op.delta
         found.lastUsedAt = state.now
+        found.usedAt = state.now
         return `ok:${dataString(found.data)}`
       }
       case "Clean":
@@ -434,8 +493,14 @@ class Model {
 
 type ResolvedOp =
   | { readonly _tag: "Open"; readonly who: Who }
+  | { readonly _tag: "OpenFor"; readonly who: Exclude<Who, "mallory">; readonly data: InitialData }
   | { readonly _tag: "Get" | "Reject" | "Rotate" | "Close" | "CloseFailing"; readonly token: string }
-  | { readonly _tag: "Login"; readonly token: string; readonly who: User }
+  | {
+    readonly _tag: "Login"
+    readonly token: string
+    readonly who: User
+    readonly keep?: ReadonlyArray<DataName> | undefined
+  }
   | { readonly _tag: "CloseAllOf"; readonly who: User; readonly except: string | null }
   | { readonly _tag: "SetData"; readonly token: string; readonly name: DataName; readonly value: number }
   | { readonly _tag: "UpdateData"; readonly token: string; readonly name: DataName; readonly delta: number }
@@ -446,6 +511,7 @@ const resolve = (op: Op, handles: ReadonlyArray<string>): ResolvedOp | undefined
   const token = (h: number) => handles.length === 0 ? forgedToken : handles[handles.length - 1 - (h % handles.length)]
   switch (op._tag) {
     case "Open":
+    case "OpenFor":
     case "Clean":
     case "GetForged":
       return op
@@ -456,7 +522,7 @@ const resolve = (op: Op, handles: ReadonlyArray<string>): ResolvedOp | undefined
     case "CloseFailing":
       return { _tag: op._tag, token: token(op.h) }
     case "Login":
-      return { _tag: "Login", token: token(op.h), who: op.who }
+      return { _tag: "Login", token: token(op.h), who: op.who, keep: op.keep }
     case "CloseAllOf":
       return { _tag: "CloseAllOf", who: op.who, except: op.except === null ? null : token(op.except) }
     case "SetData":
@@ -503,11 +569,32 @@ const runReal = (
           yield* Effect.exit(manager.openSession(request(op.who === "anon" ? undefined : op.who))),
           (s) => `ok:${s.principal.id}`
         )
-      case "Get":
+      case "OpenFor":
         return withToken(
-          yield* Effect.exit(manager.getSession(request(), op.token)),
-          (s) => `ok:${s.principal.id}:${dataString(s.data)}`
+          yield* Effect.exit(
+            manager.openSessionFor(
+              principalOf(op.who),
+              op.data === "none"
+                ? undefined
+                : {
+                  data: op.data === "invalid"
+                    ? { a: BigInt(1) as unknown as number }
+                    : { [op.data.name]: op.data.value }
+                }
+            )
+          ),
+          (s) => `ok:${s.principal.id}`
         )
+      case "Get": {
+        const exit = yield* Effect.exit(manager.lookupSession(request(), op.token))
+        return {
+          answer: describeExit(
+            exit,
+            ({ session: s, touched }) => `ok:${s.principal.id}:${dataString(s.data)}:${touched ? "touched" : "read"}`
+          ),
+          token: Exit.isSuccess(exit) ? tokenOf(exit.value.session) : undefined
+        }
+      }
       case "GetForged":
         return plain(yield* Effect.exit(manager.getSession(request(), op.malformed ? malformedToken : forgedToken)))
       case "Reject": {
@@ -521,7 +608,14 @@ const runReal = (
         return withToken(yield* Effect.exit(manager.rotateSession(session(op.token))), (s) => `ok:${s.principal.id}`)
       case "Login":
         return withToken(
-          yield* Effect.exit(manager.rotateSession(session(op.token), { principal: principalOf(op.who) })),
+          yield* Effect.exit(
+            manager.rotateSession(
+              session(op.token),
+              op.keep === undefined
+                ? { principal: principalOf(op.who) }
+                : { principal: principalOf(op.who), keep: op.keep }
+            )
+          ),
           (s) => `ok:${s.principal.id}`
         )
       case "Close":
@@ -615,9 +709,8 @@ const describeState = (model: MState, real: RealState) =>
   )
 
 /**
- * The model states reachable by some interleaving of a group's operations (each atomic, except
- * `closeAllOf`, whose steps interleave with the others) in which every operation gives the answer
- * the real system gave. Duplicates are skipped.
+ * The model states reachable by some order of a group's operations (each atomic) in which every
+ * operation gives the answer the real system gave. Duplicates are skipped.
  */
 function* interleavings(
   config: ModelConfig,
@@ -630,16 +723,13 @@ function* interleavings(
 ): Generator<MState> {
   const seen = new Set<string>()
   const concurrent = ops.length > 1
-  function* walk(
-    state: MState,
-    progress: ReadonlyMap<number, CloseAllProgress>,
-    remaining: ReadonlyArray<number>
-  ): Generator<MState> {
+  function* walk(state: MState, remaining: ReadonlyArray<number>): Generator<MState> {
     if (remaining.length === 0) {
       const fingerprint = JSON.stringify([
         [...state.live].map(([key, record]) => [key, snapshotOf(record)]),
         [...state.released].sort(),
-        [...state.tombstones].sort()
+        [...state.tombstones].sort(),
+        [...state.links].sort()
       ])
       if (!seen.has(fingerprint)) {
         seen.add(fingerprint)
@@ -650,20 +740,7 @@ function* interleavings(
     for (const i of remaining) {
       const op = ops[i]
       const next = cloneState(state)
-      const model = new Model(config, next, hints)
-      const nextProgress = new Map([...progress].map(([j, p]) => [j, cloneCloseAll(p)]))
-      let answer: string | undefined
-      if (op._tag === "CloseAllOf" && concurrent) {
-        const mine = nextProgress.get(i) ?? newCloseAll()
-        nextProgress.set(i, mine)
-        answer = model.closeAllStep(op, mine)
-        if (answer === undefined) {
-          yield* walk(next, nextProgress, remaining)
-          continue
-        }
-      } else {
-        answer = model.apply(op, observed[i].token)
-      }
+      const answer = new Model(config, next, hints).apply(op, observed[i].token)
       const actual = observed[i].answer
       // an operation that found its session expired answers Expired, whoever closed it first
       const expiredKey = "token" in op ? keyOf(op.token) : undefined
@@ -674,10 +751,10 @@ function* interleavings(
         continue
       }
       if (relaxed) next.tombstones.set(expiredKey!, expiredAtStart.get(expiredKey!)!)
-      yield* walk(next, nextProgress, remaining.filter((j) => j !== i))
+      yield* walk(next, remaining.filter((j) => j !== i))
     }
   }
-  yield* walk(start, new Map(), ops.map((_, i) => i))
+  yield* walk(start, ops.map((_, i) => i))
 }
 
 /** Runs one scenario; fails (with a readable report) at the first disagreement. */
@@ -693,7 +770,7 @@ export const runScenario = (
       scope
     ).pipe(Effect.mapError((error) => `layer: ${String(error)}`))
     const persistent = (yield* Effect.provide(SessionStore.SessionStore, context)).persistent
-    const state: MState = { now: 0, live: new Map(), released: [], tombstones: new Map() }
+    const state: MState = { now: 0, live: new Map(), released: [], tombstones: new Map(), links: new Map() }
     const handles: Array<string> = []
     const trace: Array<string> = []
     const fail = (message: string) => Effect.fail(`${message}\n--- trace ---\n${trace.join("\n")}`)
@@ -715,6 +792,15 @@ export const runScenario = (
         const duplicate = real.released.find((key, i) => real.released.indexOf(key) !== i)
         if (duplicate !== undefined) return yield* fail(`session ${duplicate.slice(0, 6)} released twice`)
         if (!sameState(expected, real)) return yield* fail(`state differs: ${describeState(expected, real)}`)
+        // the touch interval: a stored lastUsedAt is never after the last use (idle expiry is never
+        // late) and less than one interval before it (idle expiry is at most one interval early)
+        const interval = touchIntervalOf(config)
+        for (const record of expected.live.values()) {
+          const stored = real.records.get(record.key)!.lastUsedAt
+          if (stored > record.usedAt || record.usedAt - stored >= Math.max(interval, 1)) {
+            return yield* fail(`session ${record.key.slice(0, 6)}: lastUsedAt ${stored}, last used at ${record.usedAt}`)
+          }
+        }
         // live views agree with the model: currentSessions and the principal indexes
         const manager = yield* SessionManager.SessionManager
         const liveKeys = (yield* Effect.orDie(manager.currentSessions)).map((s) => s.key).sort()
@@ -792,6 +878,7 @@ export const runScenario = (
       state.live = accepted.live
       state.released = accepted.released
       state.tombstones = accepted.tombstones
+      state.links = accepted.links
       for (const o of observed) if (o.token !== undefined) handles.push(o.token)
       yield* check(state, yield* Effect.provide(readReal, context))
     }

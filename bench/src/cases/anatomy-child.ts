@@ -6,16 +6,16 @@
  *
  *   node --import tsx src/cases/anatomy-child.ts --size 10000 --budget 240 --rounds 3 --max-ops 200000
  */
+import type * as Session from "effect-session/Session"
+import { InvalidSession, SessionCloseError } from "effect-session/SessionError"
+import type * as SessionStore from "effect-session/SessionStore"
+import * as SessionToken from "effect-session/SessionToken"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as FiberId from "effect/FiberId"
 import * as Redacted from "effect/Redacted"
 import { hash } from "node:crypto"
-import type * as Session from "../../../src/Session.js"
-import { InvalidSession, SessionCloseError } from "../../../src/SessionError.js"
-import type * as SessionStore from "../../../src/SessionStore.js"
-import * as SessionToken from "../../../src/SessionToken.js"
 import { argNumber } from "../lib/env.js"
 import {
   anonymous,

@@ -4,11 +4,11 @@
  *
  *   node --expose-gc --import tsx src/cases/heap-child.ts --store ours --size 100000
  */
+import type * as Session from "effect-session/Session"
+import * as SessionToken from "effect-session/SessionToken"
 import * as Effect from "effect/Effect"
 import * as HashMap from "effect/HashMap"
 import * as Ref from "effect/Ref"
-import type * as Session from "../../../src/Session.js"
-import * as SessionToken from "../../../src/SessionToken.js"
 import { argNumber, argValue } from "../lib/env.js"
 import {
   expressSessionOf,

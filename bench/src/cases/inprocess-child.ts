@@ -4,9 +4,9 @@
  *
  *   node --import tsx src/cases/inprocess-child.ts --store ours --size 10000 --budget 240 --rounds 3 --max-ops 200000
  */
+import * as SessionToken from "effect-session/SessionToken"
 import * as Effect from "effect/Effect"
 import { randomBytes } from "node:crypto"
-import * as SessionToken from "../../../src/SessionToken.js"
 import { argNumber, argValue } from "../lib/env.js"
 import {
   anonymous,

@@ -8,9 +8,9 @@
  *
  *   node --import tsx src/cases/sweep-child.ts --store ours --size 100000 --expired 0.1 [--shutdown 1]
  */
+import * as SessionToken from "effect-session/SessionToken"
 import * as Effect from "effect/Effect"
 import { monitorEventLoopDelay, PerformanceObserver } from "node:perf_hooks"
-import * as SessionToken from "../../../src/SessionToken.js"
 import { argNumber, argValue } from "../lib/env.js"
 import {
   anonymous,

@@ -1,7 +1,6 @@
 /**
  * Paths, run modes and their sizes. Every loop of the benchmark is bounded by the numbers here.
  */
-import { existsSync } from "node:fs"
 import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 
@@ -31,13 +30,16 @@ export interface Sizes {
   readonly http: {
     readonly warmupSeconds: number
     readonly seconds: number
-    readonly repetitions: number
+    /** Rounds: every server loaded once per round, in a rotating order. */
+    readonly rounds: number
     readonly connections: number
   }
   readonly redis: { readonly seconds: number; readonly sessions: number }
+  /** Operation counts: requests counted one by one; timed rounds of `requests` per variant. */
+  readonly ops: { readonly counted: number; readonly rounds: number; readonly requests: number }
   /** Hard limit on one child process, in ms. */
   readonly childTimeoutMs: number
-  /** Child processes run at once: 1 for measurements; more only in smoke mode, where timing means nothing. */
+  /** Child processes run at once: 1 for measurements; 2 (the cores) in smoke mode, where timing means nothing. */
   readonly parallel: number
 }
 
@@ -49,10 +51,12 @@ export const sizes: Record<Mode, Sizes> = {
     maxOps: 1_000,
     heap: 1_000,
     sweep: 2_000,
-    http: { warmupSeconds: 0, seconds: 0.5, repetitions: 1, connections: 8 },
+    http: { warmupSeconds: 0, seconds: 0.5, rounds: 2, connections: 8 },
     redis: { seconds: 0.2, sessions: 100 },
-    childTimeoutMs: 45_000,
-    parallel: 4
+    ops: { counted: 5, rounds: 2, requests: 20 },
+    // generous: CI runs this on a machine whose cores other processes may keep busy
+    childTimeoutMs: 180_000,
+    parallel: 2
   },
   quick: {
     inprocess: [10_000, 100_000],
@@ -61,8 +65,9 @@ export const sizes: Record<Mode, Sizes> = {
     maxOps: 200_000,
     heap: 100_000,
     sweep: 100_000,
-    http: { warmupSeconds: 0.5, seconds: 2, repetitions: 2, connections: 32 },
+    http: { warmupSeconds: 0.5, seconds: 1.5, rounds: 5, connections: 32 },
     redis: { seconds: 1, sessions: 1_000 },
+    ops: { counted: 20, rounds: 10, requests: 300 },
     childTimeoutMs: 60_000,
     parallel: 1
   },
@@ -73,17 +78,13 @@ export const sizes: Record<Mode, Sizes> = {
     maxOps: 2_000_000,
     heap: 1_000_000,
     sweep: 1_000_000,
-    http: { warmupSeconds: 3, seconds: 10, repetitions: 2, connections: 32 },
+    http: { warmupSeconds: 3, seconds: 4, rounds: 9, connections: 32 },
     redis: { seconds: 5, sessions: 10_000 },
+    ops: { counted: 50, rounds: 20, requests: 1_000 },
     childTimeoutMs: 300_000,
     parallel: 1
   }
 }
-
-/** Whether the module that provides ours over HTTP has landed. */
-export const hasHttpSession = () => existsSync(join(repoDir, "src/HttpSession.ts"))
-/** Whether the Redis store has landed. */
-export const hasRedisStore = () => existsSync(join(repoDir, "src/SessionStore/Redis.ts"))
 
 /** Reads `--name=value` or `--name value` from argv. */
 export const argValue = (argv: ReadonlyArray<string>, name: string): string | undefined => {

@@ -3,16 +3,16 @@
  * on the memory store, and the peers' stores.
  */
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as AuthManager from "effect-session/AuthManager"
+import type * as Session from "effect-session/Session"
+import * as SessionManager from "effect-session/SessionManager"
+import * as SessionStore from "effect-session/SessionStore"
+import * as SessionToken from "effect-session/SessionToken"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import { createHash, randomBytes } from "node:crypto"
 import { createRequire } from "node:module"
-import * as AuthManager from "../../../src/AuthManager.js"
-import type * as Session from "../../../src/Session.js"
-import * as SessionManager from "../../../src/SessionManager.js"
-import * as SessionStore from "../../../src/SessionStore.js"
-import * as SessionToken from "../../../src/SessionToken.js"
 
 const require = createRequire(import.meta.url)
 

@@ -89,3 +89,18 @@ export const percentile = (sorted: ArrayLike<number>, p: number): number => {
 }
 
 export { median }
+
+/** Median and range of a set of values, e.g. the per-round paired differences of two cases. */
+export interface Spread {
+  readonly median: number
+  readonly min: number
+  readonly max: number
+  readonly n: number
+}
+
+/** The spread of finite values; `undefined` when there are none. */
+export const spread = (values: ReadonlyArray<number>): Spread | undefined => {
+  const finite = values.filter((v) => Number.isFinite(v))
+  if (finite.length === 0) return undefined
+  return { median: median(finite), min: Math.min(...finite), max: Math.max(...finite), n: finite.length }
+}

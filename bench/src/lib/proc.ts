@@ -148,3 +148,37 @@ export const pool = async <A>(tasks: ReadonlyArray<() => Promise<A>>, concurrenc
   await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, tasks.length)) }, worker))
   return results
 }
+
+/**
+ * Sends `message` to a child over its IPC channel and waits (bounded) for its first answer that
+ * `accept` takes; fails if the child exits or does not answer in time.
+ */
+export const ask = <A>(
+  child: ChildProcess,
+  message: unknown,
+  accept: (answer: any) => boolean,
+  timeoutMs: number
+): Promise<A> =>
+  new Promise<A>((resolve, reject) => {
+    const done = () => {
+      clearTimeout(timer)
+      child.off("message", onMessage)
+      child.off("exit", onExit)
+    }
+    const onMessage = (answer: unknown) => {
+      if (!accept(answer)) return
+      done()
+      resolve(answer as A)
+    }
+    const onExit = (code: number | null, signal: string | null) => {
+      done()
+      reject(new Error(`child ${child.pid} exited (${code ?? signal}) before answering`))
+    }
+    const timer = setTimeout(() => {
+      done()
+      reject(new Error(`child ${child.pid} did not answer within ${timeoutMs} ms`))
+    }, timeoutMs)
+    child.on("message", onMessage)
+    child.once("exit", onExit)
+    if (message !== undefined) child.send(message as any)
+  })

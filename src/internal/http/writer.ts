@@ -1,0 +1,164 @@
+/**
+ * The cookie writer: a pre-response handler registered only by requests that have something to
+ * write (a new or changed token, a moved rolling deadline, an expiry), so a request that leaves the
+ * session alone pays nothing. It runs on whatever response goes out, error responses included.
+ *
+ * What it writes, in order of precedence:
+ * - nothing on a cross-site request that came without a live session cookie (I10);
+ * - the new token, when the stored session's token is not the one that came;
+ * - the expired cookie (logout, a dead cookie), or every copy it can address (a duplicate cookie);
+ * - the same token again when the idle deadline moved (`rolling`), unless a 503 is answered.
+ *
+ * @internal
+ */
+import * as Cookies from "@effect/platform/Cookies"
+import * as HttpApp from "@effect/platform/HttpApp"
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import type { Settings } from "../../HttpSession.js"
+import type * as Session from "../../Session.js"
+import * as expiry from "../expiry.js"
+import * as csrf from "./csrf.js"
+import type { State } from "./state.js"
+
+const isTls = (request: HttpServerRequest.HttpServerRequest): boolean => {
+  const source = request.source as { readonly socket?: { readonly encrypted?: unknown } } | null | undefined
+  if (typeof source === "object" && source !== null && source.socket?.encrypted === true) return true
+  return request.originalUrl.startsWith("https:")
+}
+
+const isSecure = (settings: Settings, request: HttpServerRequest.HttpServerRequest): boolean => {
+  const secure = settings.cookie.secure
+  if (secure !== "auto") return secure
+  if (settings.trustProxy) {
+    const forwarded = request.headers["x-forwarded-proto"]
+    if (forwarded !== undefined) return forwarded.split(",")[0].trim().toLowerCase() === "https"
+  }
+  return isTls(request)
+}
+
+/** The attributes the cookie is written with, and expired with. */
+const attributes = (settings: Settings, request: HttpServerRequest.HttpServerRequest) => ({
+  path: settings.cookie.path,
+  ...(Option.isSome(settings.cookie.domain) ? { domain: settings.cookie.domain.value } : {}),
+  httpOnly: true,
+  secure: isSecure(settings, request),
+  sameSite: settings.cookie.sameSite
+})
+
+const sameSiteAttribute = { lax: "Lax", strict: "Strict", none: "None" } as const
+
+/** `name=value; Max-Age=n; Domain=d; Path=p; HttpOnly; Secure; SameSite=x`, as `Cookies` writes it. */
+const serialize = (
+  settings: Settings,
+  request: HttpServerRequest.HttpServerRequest,
+  value: string,
+  maxAge: number | undefined
+): string => {
+  const { domain, name, path, sameSite } = settings.cookie
+  return `${name}=${value}${maxAge === undefined ? "" : `; Max-Age=${maxAge}`}${
+    Option.isSome(domain) ? `; Domain=${domain.value}` : ""
+  }; Path=${path}; HttpOnly${isSecure(settings, request) ? "; Secure" : ""}; SameSite=${sameSiteAttribute[sameSite]}`
+}
+
+const varyCookie = (vary: string | undefined): string =>
+  vary === undefined || vary.trim() === ""
+    ? "Cookie"
+    : /(^|,)\s*(cookie|\*)\s*(,|$)/i.test(vary)
+    ? vary
+    : `${vary}, Cookie`
+
+const uncacheable = (response: HttpServerResponse.HttpServerResponse) =>
+  HttpServerResponse.setHeaders(response, {
+    "cache-control": "no-store",
+    vary: varyCookie(response.headers["vary"])
+  })
+
+/** Seconds the cookie may live, or `undefined` for a browser-session cookie. */
+const maxAgeOf = (state: State, session: Session.Session): number | undefined => {
+  const { manager, settings } = state.http
+  if (settings.cookie.maxAge === "browser") return undefined
+  // `lastUsedAt` is when the session was last touched, written or stored: this request
+  const deadline = settings.rolling
+    ? expiry.deadlineOf(session, manager.settings.policy)
+    : (session.expiresAt ?? Infinity)
+  const millis = deadline - session.lastUsedAt
+  return millis === Infinity ? undefined : Math.max(1, Math.floor(millis / 1000))
+}
+
+const setToken = (
+  state: State,
+  request: HttpServerRequest.HttpServerRequest,
+  response: HttpServerResponse.HttpServerResponse,
+  session: Session.Session,
+  token: string
+) => {
+  const settings = state.http.settings
+  const maxAge = maxAgeOf(state, session)
+  // a raw Set-Cookie line, serialised once; through `Cookies` when the handler set one raw already
+  const written = response.headers["set-cookie"] === undefined
+    ? HttpServerResponse.setHeader(response, "set-cookie", serialize(settings, request, token, maxAge))
+    : HttpServerResponse.unsafeSetCookie(response, settings.cookie.name, token, {
+      ...attributes(settings, request),
+      ...(maxAge === undefined ? {} : { maxAge: `${maxAge} seconds` })
+    })
+  return uncacheable(written)
+}
+
+const expire = (
+  state: State,
+  request: HttpServerRequest.HttpServerRequest,
+  response: HttpServerResponse.HttpServerResponse
+) => {
+  const settings = state.http.settings
+  const name = settings.cookie.name
+  const configured = attributes(settings, request)
+  if (state.expire === "ambiguous") {
+    // the copy we can address first (host-only, Path=/), then the configured one if it differs
+    const hostOnly = HttpServerResponse.expireCookie(response, name, { ...configured, path: "/", domain: undefined })
+    const differs = Option.isSome(settings.cookie.domain) || settings.cookie.path !== "/"
+    return uncacheable(
+      differs && response.headers["set-cookie"] === undefined
+        ? HttpServerResponse.setHeader(
+          hostOnly,
+          "set-cookie",
+          Cookies.serializeCookie(Cookies.unsafeMakeCookie(name, "", { ...configured, maxAge: 0 }))
+        )
+        : hostOnly
+    )
+  }
+  const expired = HttpServerResponse.expireCookie(response, name, configured)
+  return uncacheable(
+    state.expire === "logout" && Option.isSome(settings.clearSiteData)
+      ? HttpServerResponse.setHeader(expired, "clear-site-data", settings.clearSiteData.value)
+      : expired
+  )
+}
+
+/** What goes out for this request, decided from its state. @internal */
+export const apply = (
+  state: State,
+  request: HttpServerRequest.HttpServerRequest,
+  response: HttpServerResponse.HttpServerResponse
+): HttpServerResponse.HttpServerResponse => {
+  if (state.refused) return response
+  if (state.incoming === undefined && csrf.isCrossSite(request, state.http.settings)) return response
+  const session = state.stored ? state.session : undefined
+  const token = session?.token === undefined ? undefined : Redacted.value(session.token)
+  if (token !== undefined && token !== state.incoming) return setToken(state, request, response, session!, token)
+  if (state.expire !== "no") return expire(state, request, response)
+  if (token !== undefined && state.moved && state.http.settings.rolling && !state.unavailable) {
+    return setToken(state, request, response, session!, token)
+  }
+  return response
+}
+
+/** Registers the writer for this request, once; never for the bearer transport. @internal */
+export const ensure = (state: State): Effect.Effect<void> => {
+  if (state.writing || state.transport !== "cookie") return Effect.void
+  state.writing = true
+  return HttpApp.appendPreResponseHandler((request, response) => Effect.succeed(apply(state, request, response)))
+}
