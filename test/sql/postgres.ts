@@ -121,7 +121,6 @@ export const spawnPostgres = async (): Promise<PostgresServer> => {
     "-c listen_addresses=127.0.0.1",
     `-c unix_socket_directories=${root}`,
     "-c fsync=off",
-    "-c synchronous_commit=off",
     "-c full_page_writes=off",
     "-c shared_buffers=32MB",
     "-c max_connections=300",
