@@ -88,11 +88,9 @@ describe.skipIf(server === undefined)("PostgreSQL outages", () => {
         const traffic = yield* Effect.fork(Effect.gen(function*() {
           for (let i = 0; i < 5000 && !stop; i++) {
             const start = Date.now()
-            const exit = yield* Effect.exit(
-              i % 4 === 3
-                ? SessionManager.openSession(request())
-                : SessionManager.getSession(request(), tokenOf(sessions[i % 3]))
-            )
+            const exit = i % 4 === 3
+              ? yield* Effect.exit(SessionManager.openSession(request()))
+              : yield* Effect.exit(SessionManager.getSession(request(), tokenOf(sessions[i % 3])))
             exits.push({ outcome: outcome(exit), ms: Date.now() - start })
             yield* Effect.sleep("5 millis")
           }
