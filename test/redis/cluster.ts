@@ -99,6 +99,9 @@ export const startCluster = async (masters = 3): Promise<RedisCluster | undefine
         "yes",
         "--cluster-node-timeout",
         "2000",
+        // a replica takes over whatever the age of its data (the tests kill masters on purpose)
+        "--cluster-replica-validity-factor",
+        "0",
         "--cluster-config-file",
         join(dir, `nodes-${port}.conf`),
         "--dir",
@@ -141,16 +144,24 @@ export const startCluster = async (masters = 3): Promise<RedisCluster | undefine
     for (const node of nodes) if (await ping(node.url, 300)) up.push(node)
     return up
   }
+  /** Every slot served by a live master, each with a replica in sync (when it has one). */
+  const healthy = async (): Promise<boolean> => {
+    const up = await alive()
+    if (up.length === 0) return false
+    const states = await Promise.all(up.map((node) => info(node.url, "INFO")))
+    if (!states.every((state) => state.includes("cluster_state:ok") && state.includes("cluster_slots_ok:16384"))) {
+      return false
+    }
+    const ports = new Set(up.map((node) => node.port))
+    const slots = (await command(up[0].url, ["CLUSTER", "SLOTS"])) as Array<[number, number, [string, number]]>
+    if (!slots.every(([, , master]) => ports.has(Number(master[1])))) return false
+    const replication = await Promise.all(up.map((node) => command(node.url, ["INFO", "replication"])))
+    return replication.every((text) => !String(text).includes("role:slave") || String(text).includes("master_link_status:up"))
+  }
   const waitHealthy = async (timeoutMs = 30_000) => {
     const deadline = Date.now() + timeoutMs
     while (Date.now() < deadline) {
-      const up = await alive()
-      const states = await Promise.all(up.map((node) => info(node.url, "INFO")))
-      if (up.length > 0 && states.every((state) => state.includes("cluster_state:ok"))) {
-        // replicas attached: every master of the slots answers
-        const slots = await info(up[0].url, "INFO")
-        if (slots.includes("cluster_slots_ok:16384")) return
-      }
+      if (await healthy()) return
       await sleep(100)
     }
     throw new Error("the cluster did not become healthy in time")
@@ -176,6 +187,19 @@ export const startCluster = async (masters = 3): Promise<RedisCluster | undefine
     }
   }
   return cluster
+}
+
+const command = async (url: string, args: ReadonlyArray<string>): Promise<unknown> => {
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+  client.on("error", () => {})
+  try {
+    await client.connect()
+    return await client.call(args[0], ...args.slice(1))
+  } catch {
+    return ""
+  } finally {
+    client.disconnect()
+  }
 }
 
 const roleOf = async (url: string): Promise<string> => {

@@ -245,7 +245,7 @@ export const logout = (state: State): Effect.Effect<void, Failure> => {
       state.opened = false
       state.moved = false
       if (state.expire !== "ambiguous") state.expire = "logout"
-      return writer.ensure(state)
+      return writer.need(state) ?? Effect.void
     })
   )
 }

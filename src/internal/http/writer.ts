@@ -156,9 +156,32 @@ export const apply = (
   return response
 }
 
-/** Registers the writer for this request, once; never for the bearer transport. @internal */
-export const ensure = (state: State): Effect.Effect<void> => {
-  if (state.writing || state.transport !== "cookie") return Effect.void
+/** The writer as a pre-response handler. */
+const handler = (state: State): HttpApp.PreResponseHandler => (request, response) =>
+  Effect.succeed(apply(state, request, response))
+
+/** Registers the writer as a pre-response handler of the request's fiber. @internal */
+export const register = (state: State): Effect.Effect<void> => {
+  state.registered = true
+  return HttpApp.appendPreResponseHandler(handler(state))
+}
+
+/**
+ * Notes that the response must be looked at by the writer, and returns the effect that registers
+ * it, if one is needed now: never for the bearer transport, never twice, and not under the router
+ * middleware, which applies the writer to the response itself (and registers it only if the
+ * request ends in an error response).
+ *
+ * @internal
+ */
+export const need = (state: State): Effect.Effect<void> | undefined => {
+  if (state.transport !== "cookie") return undefined
   state.writing = true
-  return HttpApp.appendPreResponseHandler((request, response) => Effect.succeed(apply(state, request, response)))
+  return state.inline || state.registered ? undefined : register(state)
+}
+
+/** `value`, once the writer is noted (see `need`). @internal */
+export const noted = <A>(state: State, value: A): Effect.Effect<A> => {
+  const registration = need(state)
+  return registration === undefined ? Effect.succeed(value) : Effect.as(registration, value)
 }
