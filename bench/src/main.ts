@@ -1,7 +1,7 @@
 /**
  * effect-session benchmarks against the peers (issue #5).
  *
- *   npm run bench                 quick (~2 minutes): 10k and 100k resident sessions
+ *   npm run bench                 quick: 10k and 100k resident sessions
  *   npm run bench -- --full       up to 1M resident sessions, longer HTTP runs
  *   npm run bench -- --smoke      seconds, tiny sizes, no timing assertions (CI)
  *   npm run bench -- --only ops   operation counts and CPU per request only (seconds)
