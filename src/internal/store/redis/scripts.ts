@@ -212,14 +212,17 @@ if dataMode == "replace" then
     names[#names + 1] = string.sub(ARGV[i], 3)
   end
 else
-  local keep = nil
+  -- "keep": the named keys, in the order named; "carry": all of them, in their order
+  local order = orderOf(h, flat)
   if dataMode == "keep" then
-    keep = {}
-    for i = 16 + overrides, #ARGV do keep[ARGV[i]] = true end
+    order = {}
+    for i = 16 + overrides, #ARGV do order[#order + 1] = ARGV[i] end
   end
-  for _, name in ipairs(orderOf(h, flat)) do
+  local seen = {}
+  for _, name in ipairs(order) do
     local value = h["d:" .. name]
-    if value and (keep == nil or keep[name]) then
+    if value and not seen[name] then
+      seen[name] = true
       fields[#fields + 1] = "d:" .. name
       fields[#fields + 1] = value
       names[#names + 1] = name
