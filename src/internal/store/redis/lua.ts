@@ -29,7 +29,6 @@ export const FORMAT_VERSION = "1"
 /** Index entries one claimExpired call visits at most (dead ones included). */
 export const CLAIM_BUDGET = 256
 
-
 /** Record loading and the reply format: no key of the store's indexes is named here. */
 export const record = `
 -- A record as a table of fields plus its flat HGETALL form; nil when absent, false when the value
