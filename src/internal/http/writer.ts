@@ -21,6 +21,7 @@ import * as Redacted from "effect/Redacted"
 import type { Settings } from "../../HttpSession.js"
 import type * as Session from "../../Session.js"
 import * as expiry from "../expiry.js"
+import * as cookie from "./cookie.js"
 import * as csrf from "./csrf.js"
 import type { State } from "./state.js"
 
@@ -108,29 +109,57 @@ const setToken = (
   return uncacheable(written)
 }
 
+/**
+ * The domains a sibling subdomain could have planted a copy of the cookie under: the request's
+ * host and its parents, down to two labels (none for an IP address or a one-label host).
+ */
+const plantable = (host: string | undefined): ReadonlyArray<string> => {
+  if (host === undefined || host.startsWith("[")) return []
+  const name = host.replace(/:\d+$/, "")
+  const labels = name.split(".")
+  if (labels.length < 2 || /^[\d.]+$/.test(name) || !cookie.isValidDomain(name)) return []
+  return labels.slice(0, labels.length - 1).map((_, i) => labels.slice(i).join(".")).slice(0, 5)
+}
+
+// A duplicate cookie: every copy we can address is expired (Path=/ and the configured path,
+// host-only, the configured Domain, and, unless the name's `__Host-` prefix rules them out, the
+// domains a subdomain could plant one under), so that the next request recovers.
+const expireCopies = (
+  state: State,
+  request: HttpServerRequest.HttpServerRequest,
+  response: HttpServerResponse.HttpServerResponse
+) => {
+  const { name, path } = state.http.settings.cookie
+  const configured = attributes(state.http.settings, request)
+  const base = { httpOnly: true, secure: configured.secure, sameSite: configured.sameSite }
+  const copies = new Map<string, Cookies.Cookie>()
+  const add = (options: { readonly path: string; readonly domain?: string }) => {
+    const key = `${name};${options.domain ?? ""};${options.path}`
+    if (!copies.has(key)) copies.set(key, Cookies.unsafeMakeCookie(name, "", { ...base, ...options, maxAge: 0 }))
+  }
+  add({ path })
+  if (configured.domain !== undefined) add({ path, domain: configured.domain })
+  if (!name.startsWith("__Host-")) {
+    for (const domain of plantable(csrf.hostOf(request, state.http.settings.trustProxy))) add({ path: "/", domain })
+  }
+  copies.delete(`${name};;/`)
+  // the host-only Path=/ copy through expireCookie; the others keyed apart, so none replaces another
+  const hostOnly = HttpServerResponse.expireCookie(response, name, { ...base, path: "/" })
+  return uncacheable(
+    copies.size === 0
+      ? hostOnly
+      : HttpServerResponse.mergeCookies(hostOnly, Cookies.fromReadonlyRecord(Object.fromEntries(copies)))
+  )
+}
+
 const expire = (
   state: State,
   request: HttpServerRequest.HttpServerRequest,
   response: HttpServerResponse.HttpServerResponse
 ) => {
+  if (state.expire === "ambiguous") return expireCopies(state, request, response)
   const settings = state.http.settings
-  const name = settings.cookie.name
-  const configured = attributes(settings, request)
-  if (state.expire === "ambiguous") {
-    // the copy we can address first (host-only, Path=/), then the configured one if it differs
-    const hostOnly = HttpServerResponse.expireCookie(response, name, { ...configured, path: "/", domain: undefined })
-    const differs = Option.isSome(settings.cookie.domain) || settings.cookie.path !== "/"
-    return uncacheable(
-      differs && response.headers["set-cookie"] === undefined
-        ? HttpServerResponse.setHeader(
-          hostOnly,
-          "set-cookie",
-          Cookies.serializeCookie(Cookies.unsafeMakeCookie(name, "", { ...configured, maxAge: 0 }))
-        )
-        : hostOnly
-    )
-  }
-  const expired = HttpServerResponse.expireCookie(response, name, configured)
+  const expired = HttpServerResponse.expireCookie(response, settings.cookie.name, attributes(settings, request))
   return uncacheable(
     state.expire === "logout" && Option.isSome(settings.clearSiteData)
       ? HttpServerResponse.setHeader(expired, "clear-site-data", settings.clearSiteData.value)
