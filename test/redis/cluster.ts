@@ -65,8 +65,13 @@ const info = async (url: string, section: string): Promise<string> => {
 
 const run = (command: string, args: ReadonlyArray<string>, timeoutMs: number) =>
   new Promise<string>((resolve, reject) => {
-    execFile(command, [...args], { timeout: timeoutMs }, (error, stdout, stderr) =>
-      error === null ? resolve(stdout) : reject(new Error(`${command} failed: ${stderr || stdout || error.message}`)))
+    execFile(
+      command,
+      [...args],
+      { timeout: timeoutMs },
+      (error, stdout, stderr) =>
+        error === null ? resolve(stdout) : reject(new Error(`${command} failed: ${stderr || stdout || error.message}`))
+    )
   })
 
 /**
@@ -156,7 +161,9 @@ export const startCluster = async (masters = 3): Promise<RedisCluster | undefine
     const slots = (await command(up[0].url, ["CLUSTER", "SLOTS"])) as Array<[number, number, [string, number]]>
     if (!slots.every(([, , master]) => ports.has(Number(master[1])))) return false
     const replication = await Promise.all(up.map((node) => command(node.url, ["INFO", "replication"])))
-    return replication.every((text) => !String(text).includes("role:slave") || String(text).includes("master_link_status:up"))
+    return replication.every((text) =>
+      !String(text).includes("role:slave") || String(text).includes("master_link_status:up")
+    )
   }
   const waitHealthy = async (timeoutMs = 30_000) => {
     const deadline = Date.now() + timeoutMs

@@ -70,6 +70,11 @@ local evicted, corrupt = {}, {}
 local limit = admit(h["anon"] == "1", h["pid"], limitsFrom(5), evicted, corrupt)
 if limit then return { "limit", limit, corrupt } end
 hset(rkey(k), ARGV, 9)
+local names = {}
+for i = 9, #ARGV, 2 do
+  if string.sub(ARGV[i], 1, 2) == "d:" then names[#names + 1] = string.sub(ARGV[i], 3) end
+end
+setOrder(k, names)
 h["ml"] = member(k)
 h["mp"] = h["ml"]
 redis.call("HSET", rkey(k), "ml", h["ml"], "mp", h["mp"])
@@ -145,6 +150,23 @@ end
 local removeCount = tonumber(ARGV[11])
 hdel(rkey(k), ARGV, 12, 11 + removeCount)
 hset(rkey(k), ARGV, 12 + removeCount)
+-- the data names' order: removed ones out, new ones at the end
+local gone, seen, names = {}, {}, {}
+for i = 12, 11 + removeCount do gone[string.sub(ARGV[i], 3)] = true end
+for _, name in ipairs(orderOf(h, flat)) do
+  if not gone[name] and not seen[name] then
+    seen[name] = true
+    names[#names + 1] = name
+  end
+end
+for i = 12 + removeCount, #ARGV, 2 do
+  local name = string.sub(ARGV[i], 3)
+  if not seen[name] then
+    seen[name] = true
+    names[#names + 1] = name
+  end
+end
+setOrder(k, names)
 touched(k, h, now, ARGV[5])
 return "W" .. rejson(k)
 `
@@ -174,18 +196,25 @@ local overrides = tonumber(ARGV[14])
 for i = 15, 14 + overrides, 2 do n[ARGV[i]] = ARGV[i + 1] end
 local dataMode = ARGV[15 + overrides]
 local fields = { "v", n["v"], "pid", n["pid"], "anon", n["anon"], "p", n["p"], "c", n["c"], "u", n["u"], "e", n["e"] }
+local names = {}
 if dataMode == "replace" then
-  for i = 16 + overrides, #ARGV do fields[#fields + 1] = ARGV[i] end
+  for i = 16 + overrides, #ARGV, 2 do
+    fields[#fields + 1] = ARGV[i]
+    fields[#fields + 1] = ARGV[i + 1]
+    names[#names + 1] = string.sub(ARGV[i], 3)
+  end
 else
   local keep = nil
   if dataMode == "keep" then
     keep = {}
-    for i = 16 + overrides, #ARGV do keep["d:" .. ARGV[i]] = true end
+    for i = 16 + overrides, #ARGV do keep[ARGV[i]] = true end
   end
-  for i = 1, #flat, 2 do
-    if string.sub(flat[i], 1, 2) == "d:" and (keep == nil or keep[flat[i]]) then
-      fields[#fields + 1] = flat[i]
-      fields[#fields + 1] = flat[i + 1]
+  for _, name in ipairs(orderOf(h, flat)) do
+    local value = h["d:" .. name]
+    if value and (keep == nil or keep[name]) then
+      fields[#fields + 1] = "d:" .. name
+      fields[#fields + 1] = value
+      names[#names + 1] = name
     end
   end
 end
@@ -221,6 +250,7 @@ if family ~= nk then
   fields[#fields + 1] = family
 end
 hset(rkey(nk), fields, 1)
+setOrder(nk, names)
 index(n, nk)
 ttl(nk, n, now, num(ARGV[2]), num(ARGV[3]))
 return { "rekeyed", json(k, h, flat), rejson(nk), evicted, corrupt }
