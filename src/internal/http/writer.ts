@@ -20,6 +20,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type { Settings } from "../../HttpSession.js"
 import type * as Session from "../../Session.js"
+import * as SessionToken from "../../SessionToken.js"
 import * as expiry from "../expiry.js"
 import * as cookie from "./cookie.js"
 import * as csrf from "./csrf.js"
@@ -176,11 +177,17 @@ export const apply = (
   if (state.refused) return response
   if (state.incoming === undefined && csrf.isCrossSite(request, state.http.settings)) return response
   const session = state.stored ? state.session : undefined
-  const token = session?.token === undefined ? undefined : Redacted.value(session.token)
-  if (token !== undefined && token !== state.incoming) return setToken(state, request, response, session!, token)
+  // a new token: the stored session is not the one the request came with (compared by key)
+  const incoming = state.incoming
+  if (session !== undefined && (incoming === undefined || session.key !== SessionToken.hash(incoming))) {
+    const token = session.token
+    if (token !== undefined) return setToken(state, request, response, session, Redacted.value(token))
+  }
   if (state.expire !== "no") return expire(state, request, response)
-  if (token !== undefined && state.moved && state.http.settings.rolling && !state.unavailable) {
-    return setToken(state, request, response, session!, token)
+  if (
+    session !== undefined && incoming !== undefined && state.moved && state.http.settings.rolling && !state.unavailable
+  ) {
+    return setToken(state, request, response, session, incoming)
   }
   return response
 }
