@@ -7,7 +7,8 @@
  *
  * Demo users: alice / alice and bob / bob. Sessions live in memory (SessionLive): restarting the
  * server logs everybody out. With REDIS_URL=redis://127.0.0.1:6379 they live in Redis instead,
- * shared by every instance and surviving restarts.
+ * shared by every instance and surviving restarts; with DATABASE_URL=postgres://... in PostgreSQL;
+ * with SESSION_SQLITE=./sessions.db in a SQLite file.
  *
  * Only the public API is used, as an application would.
  */
@@ -15,7 +16,9 @@ import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse, UrlParam
 import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
 import { Clock, Config, Console, Effect, Layer, Option, Schema } from "effect"
 import { AuthManager, HttpSession, Session, SessionLive, SessionManager } from "effect-session"
+import * as PgStore from "effect-session/SessionStore/Pg"
 import * as RedisStore from "effect-session/SessionStore/Redis"
+import * as SqliteStore from "effect-session/SessionStore/Sqlite"
 import { createServer } from "node:http"
 
 // ---------------------------------------------------------------------------------------------
@@ -50,11 +53,27 @@ const AuthLive = AuthManager.layerMock({
 // `trustProxy: true` behind a TLS-terminating proxy that sets X-Forwarded-Proto.
 // With REDIS_URL set, sessions live in Redis and every instance of the demo shares them (start two
 // on different ports: cookies ignore ports, so one login serves both); otherwise in memory.
+// With DATABASE_URL (PostgreSQL) or SESSION_SQLITE (a SQLite file) set, sessions live there.
+const storeFromEnv = Effect.map(
+  Effect.all([
+    Config.option(Config.redacted("REDIS_URL")),
+    Config.option(Config.redacted("DATABASE_URL")),
+    Config.option(Config.string("SESSION_SQLITE"))
+  ]),
+  ([redis, database, sqlite]) =>
+    Option.isSome(redis)
+      ? { name: "Redis", layer: RedisStore.layerConfig() }
+      : Option.isSome(database)
+      ? { name: "PostgreSQL", layer: PgStore.layerConfig() }
+      : Option.isSome(sqlite)
+      ? { name: "SQLite", layer: SqliteStore.layerConfig() }
+      : undefined
+)
 const ManagerLive = Layer.unwrapEffect(
-  Effect.map(Config.option(Config.redacted("REDIS_URL")), (url) =>
-    Option.isSome(url)
-      ? SessionManager.layer().pipe(Layer.provide(RedisStore.layerConfig()))
-      : SessionLive)
+  Effect.map(
+    storeFromEnv,
+    (store) => store === undefined ? SessionLive : SessionManager.layer().pipe(Layer.provide(store.layer))
+  )
 )
 
 const SessionsLive = HttpSession.layer({ cookie: { secure: "auto" }, loginUrl: "/login?failed=1" }).pipe(
@@ -252,7 +271,7 @@ const ServerLive = Layer.unwrapEffect(
     const port = yield* Config.port("PORT").pipe(Config.withDefault(3000))
     const host = yield* Config.string("HOST").pipe(Config.withDefault("127.0.0.1"))
     const shown = host === "127.0.0.1" || host === "::1" ? "localhost" : host
-    const storeName = Option.isSome(yield* Config.option(Config.string("REDIS_URL"))) ? "Redis" : "memory"
+    const storeName = (yield* storeFromEnv)?.name ?? "memory"
     const announce = Layer.effectDiscard(Effect.flatMap(HttpServer.HttpServer, (server) =>
       Console.log(
         `effect-session demo listening on http://${shown}:${
