@@ -21,6 +21,7 @@ import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Redacted from "effect/Redacted"
 import { createRequire } from "node:module"
+import * as pg from "pg"
 import { argNumber, argValue } from "../../lib/env.js"
 import {
   anonymous,
@@ -47,7 +48,7 @@ const { keys, tokens } = mint(count)
 const pick = (i: number) => (i * 7_919 + 13) % count
 
 /** Statements run on a table so far (pg_stat_statements). */
-const statementsOn = async (pool: import("pg").Pool, table: string): Promise<number> =>
+const statementsOn = async (pool: pg.Pool, table: string): Promise<number> =>
   Number(
     (await pool.query("SELECT coalesce(sum(calls), 0) AS n FROM pg_stat_statements WHERE query LIKE $1", [
       `%${table}%`
@@ -61,7 +62,6 @@ const statementsOn = async (pool: import("pg").Pool, table: string): Promise<num
  */
 const drive = async (op: (i: number) => Promise<unknown>, table?: string) => {
   if (table === undefined) return load(storeName, inflights, seconds, op, serverPid)
-  const pg = require("pg") as typeof import("pg")
   const admin = new pg.Pool({ connectionString: url, max: 1 })
   const results = []
   for (const inflight of inflights) {
@@ -121,7 +121,6 @@ const ours = async (storeOnly: boolean, onSqlClient = false) => {
 }
 
 const connectPgSimple = async () => {
-  const pg = require("pg") as typeof import("pg")
   const session = require("express-session")
   const PgSession = require("connect-pg-simple")(session)
   const pool = new pg.Pool({ connectionString: url, max: poolSize })
@@ -147,7 +146,6 @@ const connectPgSimple = async () => {
 }
 
 const pgSelect = async () => {
-  const pg = require("pg") as typeof import("pg")
   const pool = new pg.Pool({ connectionString: url, max: poolSize })
   const table = `raw_${process.pid}`
   await pool.query(`CREATE TABLE ${table} (key text PRIMARY KEY, data text NOT NULL)`)

@@ -16,12 +16,12 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import { createRequire } from "node:module"
+import * as pg from "pg"
 import { argNumber, argValue } from "../../lib/env.js"
 import { anonymous, benchAuth, IDLE_MS, managerOptions, mint, recordOf, request } from "../../lib/fixtures.js"
 import { percentile } from "../../lib/measure.js"
 
 const require = createRequire(import.meta.url)
-const pg = require("pg") as typeof import("pg")
 const argv = process.argv.slice(2)
 const storeName = argValue(argv, "store") ?? "ours"
 const url = argValue(argv, "url") ?? ""
