@@ -270,7 +270,7 @@ export class MockAuthManager extends Context.Tag("effect-session/AuthManager/Moc
  * @since 0.1.0
  * @category testing
  */
-export const anonymous: Session.Principal = { id: "anonymous", anonymous: true }
+export const anonymous: Session.Principal = Object.freeze({ id: "anonymous", anonymous: true })
 
 const basicCredentials = (request: HttpServerRequest.HttpServerRequest): Effect.Effect<Option.Option<Credentials>> =>
   Effect.sync(() => {

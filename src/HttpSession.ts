@@ -1,48 +1,61 @@
 /**
- * Sessions for `@effect/platform` HTTP servers: a strict cookie reader, a middleware for
- * `HttpRouter` / `HttpApp`, an `HttpApiMiddleware` for `HttpApi`, and `login` / `logout` helpers.
+ * Sessions for `@effect/platform` HTTP servers: a middleware for `HttpRouter` / `HttpApp`, an
+ * `HttpApiMiddleware` for `HttpApi`, `login` / `logout`, flash values and a CSRF defence.
  *
- * On every request the middleware reads the session cookie from the raw `Cookie` header (exact
- * name, one occurrence, format checked before any store access), runs `SessionManager.getSession`
- * (which validates and touches the session), and opens a new session when there is none or it is
- * invalid. Handlers read the session from `CurrentSession`. Cookie writes go through
- * `HttpApp.appendPreResponseHandler`, so they reach the client on every response, error responses
- * included.
+ * **On demand.** The middleware does no session work until a handler asks for it: a request whose
+ * handler never reads the session costs no `authenticate`, no store access and no `Set-Cookie`.
+ * The first read looks the token up (touching the session only when due), or, for a visitor
+ * without one, runs `authenticate` and hands back a session that is not stored yet; it is stored,
+ * and its cookie set, when data is written to it, on a login or a rotation, or on `save`.
+ * `open: "eager"` restores 0.1.0's behaviour (every visitor gets a stored session and a cookie).
  *
- * When the cookie is written (see `Options.rolling`):
+ * **Cookie writes** go through a pre-response handler, registered only when there is something to
+ * write, so they reach the client on every response, error responses included:
  *
- * - whenever the token changes: a session opened, a login, a rotation, a replacement handed back
- *   by the auth manager's `validateSession`;
- * - with `rolling: true` (the default), on every other response served with a session too, so
- *   that `Max-Age` restarts with the server's sliding idle deadline;
- * - never on a 503 (store or auth manager unavailable) unless the token changed: the client's
- *   cookie is neither refreshed nor cleared when the store fails (invariant I3).
+ * - when the token changes: a session stored, a login, a rotation, a replacement handed back by
+ *   the auth manager's `validateSession`;
+ * - with `rolling: true` (the default), when the session's idle deadline moved (a lookup that
+ *   touched it, a data write), so that `Max-Age` follows the server's sliding deadline;
+ * - the cookie is expired on logout and when it names no live session;
+ * - never on a 503 (store or auth manager unavailable) unless the token changed (invariant I3),
+ *   never on a refused (CSRF) request, and never on a cross-site request that came without a live
+ *   session cookie (invariant I10: such a response must not replace the user's cookie).
  *
  * Every response that sets or expires the cookie carries `Cache-Control: no-store` and
  * `Vary: Cookie`.
  *
+ * **CSRF** (on by default, cookie transport only): every method but GET, HEAD and OPTIONS is
+ * checked before any session work, with Fetch Metadata (`Sec-Fetch-Site` `same-origin` or `none`
+ * pass), else the `Origin` host against the `Host` header; see `CsrfOptions`.
+ *
+ * **`CurrentSession`** is one service, provided once by `layer`; the middleware sets the request's
+ * state in the fiber (`FiberRef.set`, inherited by child fibers) and the accessors read it, so no
+ * request pays for an `Effect.provideService`.
+ *
  * @since 0.1.0
  */
 import * as HttpApiMiddleware from "@effect/platform/HttpApiMiddleware"
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as HttpApiSecurity from "@effect/platform/HttpApiSecurity"
-import * as HttpApp from "@effect/platform/HttpApp"
+import type * as HttpApp from "@effect/platform/HttpApp"
 import type * as HttpRouter from "@effect/platform/HttpRouter"
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as OpenApi from "@effect/platform/OpenApi"
-import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
+import type * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { AuthManager } from "./AuthManager.js"
 import type * as AuthManagerModule from "./AuthManager.js"
-import * as cookie from "./internal/cookie.js"
-import * as expiry from "./internal/expiry.js"
+import * as api from "./internal/http/api.js"
+import * as csrf from "./internal/http/csrf.js"
+import * as internalMiddleware from "./internal/http/middleware.js"
+import * as operations from "./internal/http/operations.js"
+import * as internalOptions from "./internal/http/options.js"
+import * as session from "./internal/http/session.js"
+import * as State from "./internal/http/state.js"
 import type * as Session from "./Session.js"
 import {
   AuthManagerError,
@@ -55,7 +68,6 @@ import {
 } from "./SessionError.js"
 import { SessionManager } from "./SessionManager.js"
 import type * as SessionManagerModule from "./SessionManager.js"
-import * as SessionToken from "./SessionToken.js"
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -68,7 +80,8 @@ import * as SessionToken from "./SessionToken.js"
  *
  * - `name`: an RFC 6265 token, at most 256 characters.
  * - `hostPrefix`: prefix the name with `__Host-`; requires (and defaults to) `Secure`, `Path=/`
- *   and no `Domain`.
+ *   and no `Domain`. The browser then refuses the same name from a subdomain or another path, which
+ *   is the fix for cookie tossing (a duplicate session cookie planted by a sibling subdomain).
  * - `secure`: `true`, `false` (plain-http development only, e.g. a demo on http://localhost), or
  *   `"auto"`: `Secure` when the request came over TLS, or, with `Options.trustProxy`, when
  *   `X-Forwarded-Proto` says `https`.
@@ -101,6 +114,44 @@ export interface CookieOptions {
 }
 
 /**
+ * The CSRF defence (cookie transport only; bearer tokens are never sent by a browser on its own).
+ *
+ * GET, HEAD and OPTIONS always pass. Every other method is refused with 403, before any session
+ * or `authenticate` work and without a cookie, unless:
+ *
+ * - `Sec-Fetch-Site` is `same-origin` or `none` (a user-initiated navigation);
+ * - without `Sec-Fetch-Site` (older browsers), the `Origin` header's `host[:port]` is the request's
+ *   `Host` (`X-Forwarded-Host` with `trustProxy`); `Origin: null` is refused;
+ * - the `Origin` is exactly one of `trustedOrigins` (`"https://app.example.com"`), whatever
+ *   `Sec-Fetch-Site` says;
+ * - the request has neither header (not a browser: curl, a server), unless `requireOrigin`;
+ * - its path is exactly one of `exempt` (e.g. a webhook): no case folding, no trailing-slash or
+ *   percent-encoded variant (a variant is checked like any other path).
+ *
+ * `token: true` adds a per-session synchronizer token: every checked request must also carry
+ * `HttpSession.csrfToken`'s value in the `x-csrf-token` header or the `_csrf` form field
+ * (compared in constant time). A login starts a new one (data does not cross principals).
+ *
+ * @example
+ * ```ts
+ * import { HttpSession } from "effect-session"
+ *
+ * export const SessionsLive = HttpSession.layer({
+ *   csrf: { trustedOrigins: ["https://admin.example.com"], exempt: ["/webhooks/stripe"] }
+ * })
+ * ```
+ *
+ * @since 0.2.0
+ * @category options
+ */
+export interface CsrfOptions {
+  readonly trustedOrigins?: ReadonlyArray<string>
+  readonly exempt?: ReadonlyArray<string>
+  readonly requireOrigin?: boolean
+  readonly token?: boolean
+}
+
+/**
  * A `Clear-Site-Data` directive sent by `logout` when `Options.clearSiteData` asks for it.
  *
  * @example
@@ -120,19 +171,23 @@ export type ClearSiteDataDirective = "cache" | "cookies" | "storage" | "executio
  * Options of the HTTP session layer; every one has a safe default.
  *
  * - `cookie`: see `CookieOptions`.
- * - `onInvalid` (`"anonymous"`): what a request whose cookie names no live session (malformed,
- *   unknown, expired, rejected) gets: a fresh session opened through the auth manager, like
- *   CubicWeb's `set_session`, or `"unauthorized"`: HTTP 401 and the dead cookie expired.
+ * - `open` (`"lazy"`): a visitor without a session gets one that is stored (and its cookie set)
+ *   only when something is written to it, a login or a rotation happens, or `save` is called;
+ *   `"eager"`: the middleware stores a session for every visitor before the handler runs (0.1.0).
+ * - `csrf` (`true`): see `CsrfOptions`; `false` turns the defence off.
+ * - `onInvalid` (`"anonymous"`): what a request whose token names no live session (malformed,
+ *   unknown, expired, rejected, revoked) gets: a new session as for a visitor without one (the
+ *   dead cookie is expired; `invalidated` says why), or `"unauthorized"`: HTTP 401.
  * - `loginUrl` (none): answer `ExplicitLogin` with a `303` redirect there instead of a 401 (a
  *   same-origin path such as `/login`, or an absolute http(s) URL). A `GET` of the login page
  *   itself still gets the 401, so a misconfiguration cannot loop.
- * - `rolling` (`true`): re-set the cookie on every response served with a session, so that
- *   `Max-Age` follows the sliding idle deadline; `false`: only when the token changes, with
- *   `Max-Age` set to the time left before the absolute expiry (or a browser-session cookie).
+ * - `rolling` (`true`): re-set the cookie whenever the session's idle deadline moves, so that
+ *   `Max-Age` follows it; `false`: only when the token changes, with `Max-Age` set to the time
+ *   left before the absolute expiry (or a browser-session cookie).
  * - `clearSiteData` (`false`): `logout` also sends `Clear-Site-Data` (`true`: `"cache"`,
  *   `"cookies"`, `"storage"`; or a list of directives).
- * - `trustProxy` (`false`): believe `X-Forwarded-Proto` for `secure: "auto"`. Turn it on only
- *   behind a proxy that sets or strips that header.
+ * - `trustProxy` (`false`): believe `X-Forwarded-Proto` (for `secure: "auto"`) and
+ *   `X-Forwarded-Host` (for the CSRF check). Turn it on only behind a proxy that sets them.
  *
  * @example
  * ```ts
@@ -152,6 +207,8 @@ export type ClearSiteDataDirective = "cache" | "cookies" | "storage" | "executio
  */
 export interface Options {
   readonly cookie?: CookieOptions
+  readonly open?: "lazy" | "eager"
+  readonly csrf?: boolean | CsrfOptions
   readonly onInvalid?: "anonymous" | "unauthorized"
   readonly loginUrl?: string
   readonly rolling?: boolean
@@ -160,7 +217,8 @@ export interface Options {
 }
 
 /**
- * Validated settings of the HTTP session layer; `cookie.name` is the final name, prefix included.
+ * Validated settings of the HTTP session layer; `cookie.name` is the final name, prefix included;
+ * `csrf` is `None` when the defence is off.
  *
  * @example
  * ```ts
@@ -168,7 +226,7 @@ export interface Options {
  * import { HttpSession } from "effect-session"
  *
  * const settings = Effect.runSync(HttpSession.validateOptions({ cookie: { secure: false } }))
- * console.log(settings.cookie.sameSite, settings.rolling) // "lax" true
+ * console.log(settings.cookie.sameSite, settings.open, settings.rolling) // "lax" "lazy" true
  * ```
  *
  * @since 0.1.0
@@ -183,6 +241,13 @@ export interface Settings {
     readonly domain: Option.Option<string>
     readonly maxAge: "idle" | "browser"
   }
+  readonly open: "lazy" | "eager"
+  readonly csrf: Option.Option<{
+    readonly trustedOrigins: ReadonlyArray<string>
+    readonly exempt: ReadonlyArray<string>
+    readonly requireOrigin: boolean
+    readonly token: boolean
+  }>
   readonly onInvalid: "anonymous" | "unauthorized"
   readonly loginUrl: Option.Option<string>
   readonly rolling: boolean
@@ -197,23 +262,13 @@ export interface Settings {
  * ```ts
  * import { HttpSession } from "effect-session"
  *
- * console.log(HttpSession.defaults.cookieName) // "sid"
+ * console.log(HttpSession.defaults.cookieName, HttpSession.defaults.open) // "sid" "lazy"
  * ```
  *
  * @since 0.1.0
  * @category options
  */
-export const defaults = {
-  cookieName: "sid",
-  secure: true,
-  sameSite: "lax",
-  path: "/",
-  maxAge: "idle",
-  onInvalid: "anonymous",
-  rolling: true,
-  clearSiteData: false,
-  trustProxy: false
-} as const
+export const defaults = internalOptions.defaults
 
 /**
  * The prefix that `CookieOptions.hostPrefix` adds to the cookie name.
@@ -228,14 +283,37 @@ export const defaults = {
  * @since 0.1.0
  * @category constants
  */
-export const HOST_PREFIX = "__Host-"
+export const HOST_PREFIX = internalOptions.HOST_PREFIX
 
-const clearSiteDataAll: ReadonlyArray<ClearSiteDataDirective> = ["cache", "cookies", "storage"]
-const clearSiteDataDirectives: ReadonlyArray<string> = ["cache", "cookies", "storage", "executionContexts", "*"]
+/**
+ * The request header that carries the CSRF synchronizer token (see `CsrfOptions.token`).
+ *
+ * @example
+ * ```ts
+ * import { HttpSession } from "effect-session"
+ *
+ * const headers = (token: string) => ({ [HttpSession.CSRF_HEADER]: token })
+ * ```
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const CSRF_HEADER = csrf.TOKEN_HEADER
 
-const invalid = (option: string, reason: string) => Either.left(new SessionConfigError({ option, reason }))
-
-const isBoolean = (u: unknown): u is boolean => typeof u === "boolean"
+/**
+ * The form field that carries the CSRF synchronizer token (see `CsrfOptions.token`).
+ *
+ * @example
+ * ```ts
+ * import { HttpSession } from "effect-session"
+ *
+ * const hidden = (token: string) => `<input type="hidden" name="${HttpSession.CSRF_FIELD}" value="${token}">`
+ * ```
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const CSRF_FIELD = csrf.TOKEN_FIELD
 
 /**
  * The cookie name that options give, `__Host-` prefix included.
@@ -250,84 +328,7 @@ const isBoolean = (u: unknown): u is boolean => typeof u === "boolean"
  * @since 0.1.0
  * @category options
  */
-export const cookieName = (options: Pick<CookieOptions, "name" | "hostPrefix"> = {}): string => {
-  const name = options.name ?? defaults.cookieName
-  return options.hostPrefix === true && !name.startsWith(HOST_PREFIX) ? HOST_PREFIX + name : name
-}
-
-const validateCookie = (
-  options: CookieOptions,
-  trustProxy: boolean
-): Either.Either<Settings["cookie"], SessionConfigError> => {
-  if (typeof options !== "object" || options === null) return invalid("cookie", "must be an object")
-  if (options.name !== undefined && typeof options.name !== "string") return invalid("cookie.name", "must be a string")
-  if (options.hostPrefix !== undefined && !isBoolean(options.hostPrefix)) {
-    return invalid("cookie.hostPrefix", "must be a boolean")
-  }
-  const name = cookieName(options)
-  if (!cookie.isValidName(name)) {
-    return invalid(
-      "cookie.name",
-      `${
-        JSON.stringify(name)
-      } is not a cookie name: use 1 to ${cookie.MAX_NAME_LENGTH} letters, digits or !#$%&'*+-.^_\`|~`
-    )
-  }
-  const lower = name.toLowerCase()
-  const hostPrefixed = lower.startsWith(HOST_PREFIX.toLowerCase())
-  if (hostPrefixed && !name.startsWith(HOST_PREFIX)) {
-    return invalid("cookie.name", `spell the prefix exactly ${JSON.stringify(HOST_PREFIX)}`)
-  }
-  const securePrefixed = lower.startsWith("__secure-")
-  if (securePrefixed && !name.startsWith("__Secure-")) {
-    return invalid("cookie.name", `spell the prefix exactly "__Secure-"`)
-  }
-  const secure = options.secure ?? defaults.secure
-  if (secure !== true && secure !== false && secure !== "auto") {
-    return invalid("cookie.secure", `must be true, false or "auto", got ${JSON.stringify(secure)}`)
-  }
-  const sameSite = options.sameSite ?? defaults.sameSite
-  if (sameSite !== "lax" && sameSite !== "strict" && sameSite !== "none") {
-    return invalid("cookie.sameSite", `must be "lax", "strict" or "none", got ${JSON.stringify(sameSite)}`)
-  }
-  const path = options.path ?? defaults.path
-  if (typeof path !== "string" || !cookie.isValidPath(path)) {
-    return invalid(
-      "cookie.path",
-      `${
-        JSON.stringify(path)
-      } must start with "/" and hold only visible ASCII without ";" (at most ${cookie.MAX_PATH_LENGTH})`
-    )
-  }
-  const domain = options.domain
-  if (domain !== undefined && (typeof domain !== "string" || !cookie.isValidDomain(domain))) {
-    return invalid("cookie.domain", `${JSON.stringify(domain)} is not a host name`)
-  }
-  const maxAge = options.maxAge ?? defaults.maxAge
-  if (maxAge !== "idle" && maxAge !== "browser") {
-    return invalid("cookie.maxAge", `must be "idle" or "browser", got ${JSON.stringify(maxAge)}`)
-  }
-  if (hostPrefixed) {
-    if (secure !== true) return invalid("cookie.secure", `a ${HOST_PREFIX} cookie must be Secure (secure: true)`)
-    if (path !== "/") return invalid("cookie.path", `a ${HOST_PREFIX} cookie must have Path=/`)
-    if (domain !== undefined) return invalid("cookie.domain", `a ${HOST_PREFIX} cookie cannot have a Domain`)
-  }
-  if (securePrefixed && secure !== true) {
-    return invalid("cookie.secure", `a __Secure- cookie must be Secure (secure: true)`)
-  }
-  if (sameSite === "none" && secure !== true) {
-    return invalid("cookie.sameSite", `SameSite=None requires secure: true (browsers drop it otherwise)`)
-  }
-  if (secure === "auto" && !isBoolean(trustProxy)) return invalid("trustProxy", "must be a boolean")
-  return Either.right({
-    name,
-    secure,
-    sameSite,
-    path,
-    domain: Option.fromNullable(domain),
-    maxAge
-  })
-}
+export const cookieName: (options?: Pick<CookieOptions, "name" | "hostPrefix">) => string = internalOptions.cookieName
 
 /**
  * Validates options and fills in defaults: the same check that building `layer` makes.
@@ -345,48 +346,7 @@ const validateCookie = (
  * @category options
  */
 export const validateOptions = (options: Options = {}): Effect.Effect<Settings, SessionConfigError> =>
-  Effect.gen(function*() {
-    if (typeof options !== "object" || options === null) return yield* invalid("options", "must be an object")
-    const trustProxy = options.trustProxy ?? defaults.trustProxy
-    if (!isBoolean(trustProxy)) return yield* invalid("trustProxy", "must be a boolean")
-    const cookieSettings = yield* validateCookie(options.cookie ?? {}, trustProxy)
-    const onInvalid = options.onInvalid ?? defaults.onInvalid
-    if (onInvalid !== "anonymous" && onInvalid !== "unauthorized") {
-      return yield* invalid("onInvalid", `must be "anonymous" or "unauthorized", got ${JSON.stringify(onInvalid)}`)
-    }
-    const loginUrl = options.loginUrl
-    if (loginUrl !== undefined && (typeof loginUrl !== "string" || !cookie.isValidRedirect(loginUrl))) {
-      return yield* invalid(
-        "loginUrl",
-        `${JSON.stringify(loginUrl)} must be a same-origin path ("/login") or an absolute http(s) URL`
-      )
-    }
-    const rolling = options.rolling ?? defaults.rolling
-    if (!isBoolean(rolling)) return yield* invalid("rolling", "must be a boolean")
-    const clear = options.clearSiteData ?? defaults.clearSiteData
-    let clearSiteData: Option.Option<string> = Option.none()
-    if (clear === true || Array.isArray(clear)) {
-      const directives: ReadonlyArray<string> = clear === true ? clearSiteDataAll : clear
-      const unknown = directives.find((directive) => !clearSiteDataDirectives.includes(directive))
-      if (directives.length === 0 || unknown !== undefined) {
-        return yield* invalid(
-          "clearSiteData",
-          `directives must be among ${clearSiteDataDirectives.join(", ")}, got ${JSON.stringify(unknown ?? [])}`
-        )
-      }
-      clearSiteData = Option.some(directives.map((directive) => `"${directive}"`).join(", "))
-    } else if (clear !== false) {
-      return yield* invalid("clearSiteData", "must be a boolean or a list of directives")
-    }
-    return {
-      cookie: cookieSettings,
-      onInvalid,
-      loginUrl: Option.fromNullable(loginUrl),
-      rolling,
-      clearSiteData,
-      trustProxy
-    }
-  })
+  Effect.suspend(() => internalOptions.validate(options))
 
 // ---------------------------------------------------------------------------------------------
 // Services
@@ -428,12 +388,72 @@ export interface Service {
  * @since 0.1.0
  * @category services
  */
-export class HttpSession extends Context.Tag("effect-session/HttpSession")<HttpSession, Service>() {}
+export class HttpSession extends Context.Tag(State.SERVICE_KEY)<HttpSession, Service>() {}
+
+/**
+ * What `CurrentSession` holds: the session of the request being handled.
+ *
+ * - `get`: the session, read on first use (see the module's documentation); it follows every
+ *   change made through this module (`login`, `rotate`, `setData`, `updateData`, `removeData`,
+ *   `adopt`, `save`), so after a rotation it holds the new token and after a data write the new
+ *   data. A session that is not stored yet has no token (and an empty `key`).
+ * - `opened`: whether the session is new for this request (no valid token came); known once `get`
+ *   has run.
+ *
+ * There is one `Current` value, provided once by `layer`: `get` and `opened` read the state of the
+ * request being handled from the fiber that runs them (so read `opened` inside the request's
+ * effects). After `logout`, `get` gives a new anonymous session, stored only if written to.
+ *
+ * @example
+ * ```ts
+ * import { HttpServerResponse } from "@effect/platform"
+ * import { Effect } from "effect"
+ * import { HttpSession } from "effect-session"
+ *
+ * export const whoami = Effect.gen(function*() {
+ *   const current = yield* HttpSession.CurrentSession
+ *   const session = yield* current.get
+ *   return HttpServerResponse.text(`${session.principal.id}${current.opened ? " (new session)" : ""}`)
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Current {
+  readonly get: Effect.Effect<Session.Session, Failure>
+  readonly opened: boolean
+}
+
+/**
+ * The session of the request being handled, for handlers behind `middleware` or the `HttpApi`
+ * middleware. Read it with `HttpSession.current` or `yield* CurrentSession`.
+ *
+ * The layer provides its one value once; the middleware only sets the request's state in the
+ * fiber (a `FiberRef`), which the value's accessors read: no per-request `provideService`.
+ *
+ * @example
+ * ```ts
+ * import { HttpServerResponse } from "@effect/platform"
+ * import { Effect } from "effect"
+ * import { HttpSession } from "effect-session"
+ *
+ * const whoami = Effect.gen(function*() {
+ *   const session = yield* HttpSession.current
+ *   return HttpServerResponse.text(session.principal.id)
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class CurrentSession extends Context.Tag(State.CURRENT_KEY)<CurrentSession, Current>() {}
 
 /**
  * The HTTP session layer: validates the options when it is built (a bad cookie name, path,
- * domain, `sameSite: "none"` without `secure: true`, ... fail with `SessionConfigError`, never
- * later) and captures the session and auth managers.
+ * domain, trusted origin, `sameSite: "none"` without `secure: true`, ... fail with
+ * `SessionConfigError`, never later), captures the session and auth managers, and provides the
+ * one `CurrentSession` value the middleware's handlers read.
  *
  * @example
  * ```ts
@@ -453,201 +473,24 @@ export class HttpSession extends Context.Tag("effect-session/HttpSession")<HttpS
 export const layer = (
   options: Options = {}
 ): Layer.Layer<HttpSession, SessionConfigError, SessionManager | AuthManager> =>
-  Layer.effect(
-    HttpSession,
+  Layer.effectContext(
     Effect.gen(function*() {
       const settings = yield* validateOptions(options)
       const manager = yield* SessionManager
       const auth = yield* AuthManager
-      return HttpSession.of({ settings, manager, auth })
+      // CurrentSession rides along (not in the type: only the middlewares discharge it)
+      return Context.make(HttpSession, HttpSession.of({ settings, manager, auth })).pipe(
+        Context.add(CurrentSession, session.current)
+      ) as Context.Context<HttpSession>
     })
   )
 
-/**
- * What `CurrentSession` holds for one request.
- *
- * - `get`: the live session of this request. It follows every change made through this module
- *   (`login`, `rotate`, `setData`, `updateData`, `removeData`, `adopt`), so after a rotation it
- *   holds the new token and after a data write the new data.
- * - `opened`: whether the middleware opened this session for this request (no valid cookie came).
- *
- * After `logout`, `get` still returns the session that was closed: answer with a redirect.
- *
- * @example
- * ```ts
- * import { HttpServerResponse } from "@effect/platform"
- * import { Effect } from "effect"
- * import { HttpSession } from "effect-session"
- *
- * export const whoami = Effect.gen(function*() {
- *   const current = yield* HttpSession.CurrentSession
- *   const session = yield* current.get
- *   return HttpServerResponse.text(`${session.principal.id}${current.opened ? " (new session)" : ""}`)
- * })
- * ```
- *
- * @since 0.1.0
- * @category models
- */
-export interface Current {
-  readonly get: Effect.Effect<Session.Session>
-  readonly opened: boolean
-}
-
-/**
- * The session of the request being handled, provided by `middleware` and by the `HttpApi`
- * middleware. Read it with `HttpSession.current` (the live session) or `yield* CurrentSession`.
- *
- * @example
- * ```ts
- * import { HttpServerResponse } from "@effect/platform"
- * import { Effect } from "effect"
- * import { HttpSession } from "effect-session"
- *
- * const whoami = Effect.gen(function*() {
- *   const session = yield* HttpSession.current
- *   return HttpServerResponse.text(session.principal.id)
- * })
- * ```
- *
- * @since 0.1.0
- * @category services
- */
-export class CurrentSession extends Context.Tag("effect-session/HttpSession/CurrentSession")<
-  CurrentSession,
-  Current
->() {}
-
 // ---------------------------------------------------------------------------------------------
-// Per-request state and cookie writes
-// ---------------------------------------------------------------------------------------------
-
-interface State {
-  readonly http: Service
-  /** The live session. */
-  session: Session.Session | undefined
-  /** The token the request came with, when it named a live session. */
-  incoming: string | undefined
-  /** Expire the cookie: after logout, or when the request's session is dead. */
-  expire: "no" | "logout" | "dead"
-  /** A 503 is being answered: no rolling refresh (the cookie is left as it is). */
-  unavailable: boolean
-  opened: boolean
-}
-
-const states = new WeakMap<Current, State>()
-
-const makeState = (http: Service): State => ({
-  http,
-  session: undefined,
-  incoming: undefined,
-  expire: "no",
-  unavailable: false,
-  opened: false
-})
-
-const makeCurrent = (state: State): Current => {
-  const current: Current = {
-    get: Effect.sync(() => state.session!),
-    get opened() {
-      return state.opened
-    }
-  }
-  states.set(current, state)
-  return current
-}
-
-const stateOf = (current: Current): State => {
-  const state = states.get(current)
-  if (state === undefined) throw new Error("HttpSession: CurrentSession was not provided by HttpSession")
-  return state
-}
-
-const isTls = (request: HttpServerRequest.HttpServerRequest): boolean => {
-  const source = request.source as { readonly socket?: { readonly encrypted?: unknown } } | null | undefined
-  if (typeof source === "object" && source !== null && source.socket?.encrypted === true) return true
-  return request.originalUrl.startsWith("https:")
-}
-
-const isSecure = (settings: Settings, request: HttpServerRequest.HttpServerRequest): boolean => {
-  const secure = settings.cookie.secure
-  if (secure !== "auto") return secure
-  if (settings.trustProxy) {
-    const forwarded = request.headers["x-forwarded-proto"]
-    if (forwarded !== undefined) return forwarded.split(",")[0].trim().toLowerCase() === "https"
-  }
-  return isTls(request)
-}
-
-const attributes = (settings: Settings, request: HttpServerRequest.HttpServerRequest) => ({
-  path: settings.cookie.path,
-  ...(Option.isSome(settings.cookie.domain) ? { domain: settings.cookie.domain.value } : {}),
-  httpOnly: true,
-  secure: isSecure(settings, request),
-  sameSite: settings.cookie.sameSite
-})
-
-const varyCookie = (vary: string | undefined): string =>
-  vary === undefined || vary.trim() === ""
-    ? "Cookie"
-    : /(^|,)\s*(cookie|\*)\s*(,|$)/i.test(vary)
-    ? vary
-    : `${vary}, Cookie`
-
-const uncacheable = (response: HttpServerResponse.HttpServerResponse) =>
-  HttpServerResponse.setHeaders(response, {
-    "cache-control": "no-store",
-    vary: varyCookie(response.headers["vary"])
-  })
-
-/** Seconds the cookie may live, or `undefined` for a browser-session cookie. */
-const maxAgeOf = (state: State, session: Session.Session, now: number): number | undefined => {
-  const { manager, settings } = state.http
-  if (settings.cookie.maxAge === "browser") return undefined
-  const policy = manager.settings.policy
-  // rolling: the idle deadline as of now (the request used the session); otherwise only the absolute one
-  const millis = settings.rolling
-    ? expiry.deadlineOf({ ...session, lastUsedAt: now }, policy) - now
-    : (session.expiresAt ?? Infinity) - now
-  return millis === Infinity ? undefined : Math.max(1, Math.floor(millis / 1000))
-}
-
-// Runs once per request, on whatever response goes out (error responses included).
-const writeCookie = (state: State): HttpApp.PreResponseHandler => (request, response) =>
-  Effect.suspend(() => {
-    const settings = state.http.settings
-    const name = settings.cookie.name
-    if (state.expire !== "no") {
-      const expired = HttpServerResponse.unsafeSetCookie(response, name, "", {
-        ...attributes(settings, request),
-        maxAge: 0,
-        expires: new Date(0)
-      })
-      const cleared = state.expire === "logout" && Option.isSome(settings.clearSiteData)
-        ? HttpServerResponse.setHeader(expired, "clear-site-data", settings.clearSiteData.value)
-        : expired
-      return Effect.succeed(uncacheable(cleared))
-    }
-    const session = state.session
-    if (session === undefined || session.token === undefined) return Effect.succeed(response)
-    const token = Redacted.value(session.token)
-    const changed = token !== state.incoming
-    if (!changed && (!settings.rolling || state.unavailable)) return Effect.succeed(response)
-    return Effect.map(Clock.currentTimeMillis, (now) => {
-      const maxAge = maxAgeOf(state, session, now)
-      return uncacheable(HttpServerResponse.unsafeSetCookie(response, name, token, {
-        ...attributes(settings, request),
-        ...(maxAge === undefined ? {} : { maxAge: Duration.seconds(maxAge) })
-      }))
-    })
-  })
-
-// ---------------------------------------------------------------------------------------------
-// Loading the session of a request
+// Errors
 // ---------------------------------------------------------------------------------------------
 
 /**
- * Every failure the HTTP layer maps to a response: `ExplicitLogin` (401 or a redirect),
+ * Every session failure the HTTP layer maps to a response: `ExplicitLogin` (401 or a redirect),
  * `InvalidSession` (401), `AuthManagerError`, `SessionStoreError` and `SessionLimitError` (503).
  *
  * @example
@@ -664,141 +507,96 @@ const writeCookie = (state: State): HttpApp.PreResponseHandler => (request, resp
  */
 export type Failure = ExplicitLogin | InvalidSession | AuthManagerError | SessionStoreError | SessionLimitError
 
-const isFailure = (u: unknown): u is Failure =>
-  u instanceof ExplicitLogin || u instanceof InvalidSession || u instanceof AuthManagerError ||
-  u instanceof SessionStoreError || u instanceof SessionLimitError
-
-const isUnavailable = (error: Failure) =>
-  error._tag === "SessionStoreError" || error._tag === "SessionLimitError" || error._tag === "AuthManagerError"
-
-const shortIdOf = (session: Session.Session | undefined) =>
-  session === undefined ? undefined : SessionToken.shortId(session.key)
-
-const open = (
-  state: State,
-  request: HttpServerRequest.HttpServerRequest
-): Effect.Effect<void, ExplicitLogin | AuthManagerError | SessionStoreError | SessionLimitError> =>
-  Effect.map(state.http.manager.openSession(request), (session) => {
-    state.session = session
-    state.opened = true
-  })
-
-const refuse = (state: State, error: InvalidSession): Effect.Effect<void, Failure> => {
-  if (state.http.settings.onInvalid === "unauthorized") {
-    state.expire = "dead"
-    return Effect.fail(error)
-  }
-  return Effect.void
-}
-
-// Reads the cookie strictly, then getSession, else openSession. Sets the state's flags for the
-// failures (expire a dead cookie, or leave the cookie alone on a 503).
-const load = (state: State, request: HttpServerRequest.HttpServerRequest): Effect.Effect<void, Failure> => {
-  const { manager, settings } = state.http
-  const found = cookie.lookup(request.headers["cookie"], settings.cookie.name)
-  const loaded: Effect.Effect<void, Failure> = Effect.suspend(() => {
-    switch (found._tag) {
-      case "Missing":
-        return open(state, request)
-      case "Ambiguous":
-        // Cookie tossing: pick none, touch nothing, leave the cookies as they are.
-        return Effect.zipRight(
-          Effect.logDebug("session cookie rejected: ambiguous").pipe(Effect.annotateLogs({ count: found.count })),
-          Effect.fail(new InvalidSession({ reason: "Malformed" }))
-        )
-      case "Oversized":
-        return Effect.zipRight(
-          Effect.logDebug("session cookie rejected: header too large"),
-          Effect.zipRight(refuse(state, new InvalidSession({ reason: "Malformed" })), open(state, request))
-        )
-      case "Present": {
-        // Format first: a malformed value never reaches the store, a log or a span.
-        if (!SessionToken.isWellFormed(found.value)) {
-          return Effect.zipRight(
-            Effect.logDebug("session cookie rejected: malformed"),
-            Effect.zipRight(refuse(state, new InvalidSession({ reason: "Malformed" })), open(state, request))
-          )
-        }
-        const token = found.value
-        return manager.getSession(request, token).pipe(
-          Effect.matchEffect({
-            onSuccess: (session) => {
-              state.session = session
-              state.incoming = token
-              return Effect.void
-            },
-            onFailure: (error): Effect.Effect<void, Failure> =>
-              error._tag === "InvalidSession"
-                ? Effect.zipRight(
-                  Effect.logDebug("session cookie rejected").pipe(
-                    Effect.annotateLogs({ reason: error.reason, session: error.sessionId ?? "" })
-                  ),
-                  Effect.zipRight(refuse(state, error), open(state, request))
-                )
-                : Effect.fail(error)
-          })
-        )
-      }
-    }
-  })
-  return loaded.pipe(
-    Effect.tapError((error) => {
-      if (!isUnavailable(error)) return Effect.void
-      state.unavailable = true
-      return Effect.logWarning("session unavailable").pipe(Effect.annotateLogs({ error: error._tag }))
-    }),
-    Effect.tap(() => Effect.annotateCurrentSpan("session.id", shortIdOf(state.session) ?? ""))
-  )
-}
-
-const text = (body: string, status: number) => HttpServerResponse.text(body, { status })
-
-// The response for a failure; the state's flags were set where the failure arose.
-const failureResponse = (
-  state: State,
-  request: HttpServerRequest.HttpServerRequest,
-  error: Failure
-): HttpServerResponse.HttpServerResponse => {
-  switch (error._tag) {
-    case "ExplicitLogin": {
-      const loginUrl = state.http.settings.loginUrl
-      const isLoginPage = Option.isSome(loginUrl) &&
-        (request.method === "GET" || request.method === "HEAD") &&
-        cookie.requestPath(request.url) === cookie.pathOf(loginUrl.value)
-      return Option.isSome(loginUrl) && !isLoginPage
-        ? HttpServerResponse.redirect(loginUrl.value, { status: 303 })
-        : text("Login required", 401)
-    }
-    case "InvalidSession":
-      return text("Invalid session", 401)
-    case "AuthManagerError":
-      return text("Authentication unavailable, try again later", 503)
-    case "SessionStoreError":
-      return text("Session store unavailable, try again later", 503)
-    case "SessionLimitError":
-      return text("Too many sessions, try again later", 503)
+/**
+ * A request refused by the CSRF defence (HTTP 403), as the `HttpApi` middleware declares it:
+ * `CrossOrigin` (Fetch Metadata or `Origin`) or `Token` (the synchronizer token is missing or
+ * wrong). The `HttpRouter` middleware answers a plain 403.
+ *
+ * @example
+ * ```ts
+ * import { HttpApiSchema } from "@effect/platform"
+ * import { HttpSession } from "effect-session"
+ *
+ * console.log(HttpApiSchema.getStatusError(HttpSession.CsrfError)) // 403
+ * ```
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class CsrfError extends Schema.TaggedError<CsrfError>()(
+  "CsrfError",
+  { reason: Schema.Literal("CrossOrigin", "Token") },
+  HttpApiSchema.annotations({ status: 403 })
+) {
+  get message(): string {
+    return this.reason === "CrossOrigin" ? "Cross-origin request refused" : "Missing or invalid CSRF token"
   }
 }
 
-// A failure raised by the handler: the session may have died during the request.
-const handlerFailure = (state: State, request: HttpServerRequest.HttpServerRequest, error: Failure) => {
-  if (error._tag === "InvalidSession" && error.sessionId !== undefined) {
-    if (error.sessionId === shortIdOf(state.session)) state.expire = "dead"
-  }
-  if (isUnavailable(error)) state.unavailable = true
-  return failureResponse(state, request, error)
+// ---------------------------------------------------------------------------------------------
+// Middleware
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Options of `makeMiddleware`: `transport` (`"cookie"`, the default) reads the session cookie;
+ * `"bearer"` reads `Authorization: Bearer <token>`, never writes a cookie and skips the CSRF
+ * check (a browser never attaches a bearer token on its own). With bearer tokens, `login` returns
+ * the session whose `token` the login response hands to the client, and a 401 carries
+ * `WWW-Authenticate: Bearer`.
+ *
+ * @example
+ * ```ts
+ * import { HttpSession } from "effect-session"
+ *
+ * const options: HttpSession.MiddlewareOptions = { transport: "bearer" }
+ * export const bearer = HttpSession.makeMiddleware(options)
+ * ```
+ *
+ * @since 0.2.0
+ * @category middleware
+ */
+export interface MiddlewareOptions {
+  readonly transport?: "cookie" | "bearer"
 }
 
 /**
- * The session middleware for an `HttpApp` or an `HttpRouter` (`HttpRouter.use`). It loads or
- * opens the session, provides `CurrentSession` to the app, writes the cookie on every response,
- * and answers the session failures the app raises: `ExplicitLogin` with 401 (or a redirect to
- * `loginUrl`), `InvalidSession` with 401, store, auth manager and limit failures with 503 (the
- * cookie left alone). A cookie header with the session cookie twice is refused with 401 without
- * touching the store or the cookies.
+ * A session middleware for an `HttpApp` or an `HttpRouter` (`HttpRouter.use`). It refuses
+ * cross-origin unsafe requests (403, no session work), makes the session available to the app
+ * through `CurrentSession` (read on demand), and answers the session failures the app raises:
+ * `ExplicitLogin` with 401 (or a redirect to `loginUrl`), `InvalidSession` with 401, store, auth
+ * manager and limit failures with 503 (the cookie left alone). A duplicate session cookie is never
+ * guessed between: the read fails `InvalidSession` (`Ambiguous`, 401) and the response expires
+ * the copies it can address, so that the next request recovers.
  *
- * Apply it to the app (`HttpRouter.use(HttpSession.middleware)` or `HttpSession.middleware(app)`),
- * not as the middleware argument of `HttpServer.serve`, which runs after the response is built.
+ * Apply it to the app (`HttpRouter.use(mw)` or `mw(app)`), not as the middleware argument of
+ * `HttpServer.serve`, which runs after the response is built.
+ *
+ * @example
+ * ```ts
+ * import { HttpRouter, HttpServerResponse } from "@effect/platform"
+ * import { Effect } from "effect"
+ * import { HttpSession } from "effect-session"
+ *
+ * const bearer = HttpSession.makeMiddleware({ transport: "bearer" })
+ * export const api = HttpRouter.empty.pipe(
+ *   HttpRouter.get("/me", Effect.map(HttpSession.current, (session) => HttpServerResponse.text(session.principal.id))),
+ *   HttpRouter.use(bearer)
+ * )
+ * ```
+ *
+ * @since 0.2.0
+ * @category middleware
+ */
+export const makeMiddleware = (options: MiddlewareOptions = {}) => {
+  const mw = internalMiddleware.make(options.transport ?? "cookie")
+  return <E, R>(
+    app: HttpApp.Default<E, R>
+  ): HttpApp.Default<Exclude<E, Failure>, Exclude<R, CurrentSession> | HttpSession> =>
+    mw(app) as HttpApp.Default<Exclude<E, Failure>, Exclude<R, CurrentSession> | HttpSession>
+}
+
+/**
+ * The session middleware with the cookie transport (see `makeMiddleware`).
  *
  * @example
  * ```ts
@@ -808,6 +606,7 @@ const handlerFailure = (state: State, request: HttpServerRequest.HttpServerReque
  *
  * export const router = HttpRouter.empty.pipe(
  *   HttpRouter.get("/", Effect.map(HttpSession.current, (session) => HttpServerResponse.text(session.principal.id))),
+ *   HttpRouter.get("/health", Effect.succeed(HttpServerResponse.text("ok"))), // no session work at all
  *   HttpRouter.use(HttpSession.middleware)
  * )
  * ```
@@ -815,29 +614,19 @@ const handlerFailure = (state: State, request: HttpServerRequest.HttpServerReque
  * @since 0.1.0
  * @category middleware
  */
-export const middleware = <E, R>(
+export const middleware: <E, R>(
   app: HttpApp.Default<E, R>
-): HttpApp.Default<Exclude<E, Failure>, Exclude<R, CurrentSession> | HttpSession> =>
-  Effect.gen(function*() {
-    const http = yield* HttpSession
-    const request = yield* HttpServerRequest.HttpServerRequest
-    const state = makeState(http)
-    yield* HttpApp.appendPreResponseHandler(writeCookie(state))
-    const loaded = yield* Effect.either(load(state, request))
-    if (Either.isLeft(loaded)) return failureResponse(state, request, loaded.left)
-    return yield* app.pipe(
-      Effect.provideService(CurrentSession, makeCurrent(state)),
-      Effect.catchIf(isFailure as (u: E) => u is E & Failure, (error) =>
-        Effect.succeed(handlerFailure(state, request, error)))
-    )
-  }) as HttpApp.Default<Exclude<E, Failure>, Exclude<R, CurrentSession> | HttpSession>
+) => HttpApp.Default<Exclude<E, Failure>, Exclude<R, CurrentSession> | HttpSession> = makeMiddleware()
 
 // ---------------------------------------------------------------------------------------------
-// Helpers for handlers
+// Accessors
 // ---------------------------------------------------------------------------------------------
+
+const withState = <A, E>(f: (state: State.State) => Effect.Effect<A, E>): Effect.Effect<A, E, CurrentSession> =>
+  session.withState(f)
 
 /**
- * The live session of the request (see `Current`).
+ * The session of the request (see `Current`), read on first use.
  *
  * @example
  * ```ts
@@ -850,25 +639,11 @@ export const middleware = <E, R>(
  * @since 0.1.0
  * @category accessors
  */
-export const current: Effect.Effect<Session.Session, never, CurrentSession> = Effect.flatMap(
-  CurrentSession,
-  (current) => current.get
-)
-
-const withState = <A, E>(f: (state: State) => Effect.Effect<A, E>): Effect.Effect<A, E, CurrentSession> =>
-  Effect.flatMap(CurrentSession, (current) => f(stateOf(current)))
-
-const keep = (state: State) => (session: Session.Session) => {
-  // a value of the same session without its token (a listing) keeps the live token
-  const live = state.session
-  state.session = session.token === undefined && live?.token !== undefined && live.key === session.key
-    ? { ...session, token: live.token }
-    : session
-  return state.session
-}
+export const current: Effect.Effect<Session.Session, Failure, CurrentSession> = session.current.get
 
 /**
- * Reads one typed data value of the current session, as stored now.
+ * Reads one typed data value of the current session, as stored now (from what the request holds
+ * when the session is not stored yet).
  *
  * @example
  * ```ts
@@ -884,11 +659,12 @@ const keep = (state: State) => (session: Session.Session) => {
  */
 export const getData = <A, I extends Session.Json>(
   key: Session.DataKey<A, I>
-): Effect.Effect<Option.Option<A>, InvalidSession | SessionStoreError | SessionDataError, CurrentSession> =>
-  withState((state) => state.http.manager.getData(state.session!, key))
+): Effect.Effect<Option.Option<A>, Failure | SessionDataError, CurrentSession> =>
+  withState((state) => operations.getData(state, key))
 
 /**
- * Writes one typed data value of the current session; `current` then returns the updated session.
+ * Writes one typed data value of the current session (storing it if it was not stored yet: the
+ * response then sets the cookie); `current` then returns the updated session.
  *
  * @example
  * ```ts
@@ -905,11 +681,12 @@ export const getData = <A, I extends Session.Json>(
 export const setData = <A, I extends Session.Json>(
   key: Session.DataKey<A, I>,
   value: A
-): Effect.Effect<Session.Session, InvalidSession | SessionStoreError | SessionDataError, CurrentSession> =>
-  withState((state) => Effect.map(state.http.manager.setData(state.session!, key, value), keep(state)))
+): Effect.Effect<Session.Session, Failure | SessionDataError, CurrentSession> =>
+  withState((state) => operations.setData(state, key, value))
 
 /**
- * Atomically updates one typed data value of the current session from its stored value.
+ * Atomically updates one typed data value of the current session from its stored value (storing
+ * the session if it was not stored yet).
  *
  * @example
  * ```ts
@@ -926,11 +703,11 @@ export const setData = <A, I extends Session.Json>(
 export const updateData = <A, I extends Session.Json>(
   key: Session.DataKey<A, I>,
   f: (current: Option.Option<A>) => A
-): Effect.Effect<Session.Session, InvalidSession | SessionStoreError | SessionDataError, CurrentSession> =>
-  withState((state) => Effect.map(state.http.manager.updateData(state.session!, key, f), keep(state)))
+): Effect.Effect<Session.Session, Failure | SessionDataError, CurrentSession> =>
+  withState((state) => operations.updateData(state, key, f))
 
 /**
- * Removes data values of the current session by name.
+ * Removes data values of the current session by name (a session not stored yet stays so).
  *
  * @example
  * ```ts
@@ -944,12 +721,96 @@ export const updateData = <A, I extends Session.Json>(
  */
 export const removeData = (
   ...names: ReadonlyArray<string>
-): Effect.Effect<Session.Session, InvalidSession | SessionStoreError, CurrentSession> =>
-  withState((state) => Effect.map(state.http.manager.removeData(state.session!, ...names), keep(state)))
+): Effect.Effect<Session.Session, Failure, CurrentSession> => withState((state) => operations.removeData(state, names))
+
+/**
+ * Sets a one-shot value, read once by `pop` (typically on the next page: "signed out", "saved").
+ * It lives in session data, so it is stored like any data write.
+ *
+ * @example
+ * ```ts
+ * import { HttpServerResponse } from "@effect/platform"
+ * import { Effect, Schema } from "effect"
+ * import { HttpSession, Session } from "effect-session"
+ *
+ * const Notice = Session.dataKey("notice", Schema.String)
+ * export const saved = Effect.as(HttpSession.flash(Notice, "Saved."), HttpServerResponse.redirect("/", { status: 303 }))
+ * ```
+ *
+ * @since 0.2.0
+ * @category accessors
+ */
+export const flash = <A, I extends Session.Json>(
+  key: Session.DataKey<A, I>,
+  value: A
+): Effect.Effect<void, Failure | SessionDataError, CurrentSession> =>
+  Effect.asVoid(withState((state) => operations.setData(state, key, value)))
+
+/**
+ * Reads a one-shot value set by `flash` and removes it (scs's `Pop`): `None` when there is none,
+ * without any store access.
+ *
+ * @example
+ * ```ts
+ * import { Effect, Option, Schema } from "effect"
+ * import { HttpSession, Session } from "effect-session"
+ *
+ * const Notice = Session.dataKey("notice", Schema.String)
+ * export const banner = Effect.map(HttpSession.pop(Notice), Option.getOrElse(() => ""))
+ * ```
+ *
+ * @since 0.2.0
+ * @category accessors
+ */
+export const pop = <A, I extends Session.Json>(
+  key: Session.DataKey<A, I>
+): Effect.Effect<Option.Option<A>, Failure | SessionDataError, CurrentSession> =>
+  withState((state) => operations.pop(state, key))
+
+/**
+ * Why the token the request came with was refused (its session had expired, was revoked, was
+ * unknown...), if it was; the request then got a new session (`onInvalid: "anonymous"`). Use it
+ * to tell the user ("your session expired").
+ *
+ * @example
+ * ```ts
+ * import { Effect, Option } from "effect"
+ * import { HttpSession } from "effect-session"
+ *
+ * export const notice = Effect.map(HttpSession.invalidated, Option.map((error) => error.reason === "Revoked"
+ *   ? "You were signed out on another device."
+ *   : "Your session has ended."))
+ * ```
+ *
+ * @since 0.2.0
+ * @category accessors
+ */
+export const invalidated: Effect.Effect<Option.Option<InvalidSession>, Failure, CurrentSession> = withState(
+  operations.invalidated
+)
+
+/**
+ * Stores the current session now if it is not stored yet (the response sets the cookie), e.g.
+ * after a cookie-consent click; returns it with its token.
+ *
+ * @example
+ * ```ts
+ * import { HttpServerResponse } from "@effect/platform"
+ * import { Effect } from "effect"
+ * import { HttpSession } from "effect-session"
+ *
+ * export const consent = Effect.as(HttpSession.save, HttpServerResponse.empty({ status: 204 }))
+ * ```
+ *
+ * @since 0.2.0
+ * @category combinators
+ */
+export const save: Effect.Effect<Session.Session, Failure, CurrentSession> = withState(session.persist)
 
 /**
  * Gives the current session a new token (for a privilege change without a change of principal);
- * the old token dies at once and the response carries the new cookie.
+ * the old token dies at once and the response carries the new cookie. A session not stored yet is
+ * stored.
  *
  * @example
  * ```ts
@@ -962,11 +823,7 @@ export const removeData = (
  * @since 0.1.0
  * @category combinators
  */
-export const rotate: Effect.Effect<
-  Session.Session,
-  InvalidSession | SessionStoreError | SessionLimitError,
-  CurrentSession
-> = withState((state) => Effect.map(state.http.manager.rotateSession(state.session!), keep(state)))
+export const rotate: Effect.Effect<Session.Session, Failure, CurrentSession> = withState(operations.rotate)
 
 /**
  * Makes a session obtained straight from `SessionManager` (e.g. `rotateSession`) the current
@@ -988,58 +845,40 @@ export const rotate: Effect.Effect<
  * @category combinators
  */
 export const adopt = (session: Session.Session): Effect.Effect<void, never, CurrentSession> =>
-  withState((state) =>
-    Effect.sync(() => {
-      keep(state)(session)
-    })
-  )
-
-// Outside the middleware (e.g. a login route mounted without it): one state per request object.
-const standalone = new WeakMap<HttpServerRequest.HttpServerRequest, State>()
-
-interface RequestState {
-  readonly state: State
-  readonly inside: boolean
-}
-
-const requestState = (
-  http: Service,
-  request: HttpServerRequest.HttpServerRequest
-): Effect.Effect<RequestState> =>
-  Effect.flatMap(Effect.serviceOption(CurrentSession), (current): Effect.Effect<RequestState> => {
-    if (Option.isSome(current)) return Effect.succeed({ state: stateOf(current.value), inside: true })
-    const known = standalone.get(request)
-    if (known !== undefined) return Effect.succeed({ state: known, inside: false })
-    const state = makeState(http)
-    standalone.set(request, state)
-    return Effect.as(HttpApp.appendPreResponseHandler(writeCookie(state)), { state, inside: false })
-  })
-
-const cookieToken = (http: Service, request: HttpServerRequest.HttpServerRequest): string | undefined => {
-  const found = cookie.lookup(request.headers["cookie"], http.settings.cookie.name)
-  return found._tag === "Present" && SessionToken.isWellFormed(found.value) ? found.value : undefined
-}
-
-const authenticate = (http: Service, request: HttpServerRequest.HttpServerRequest) =>
-  http.auth.authenticate(request).pipe(
-    Effect.timeoutFail({
-      duration: http.manager.settings.authTimeout,
-      onTimeout: () => new AuthManagerError({ operation: "authenticate", reason: "Timeout" })
-    }),
-    Effect.catchAllDefect((cause) =>
-      Effect.fail(new AuthManagerError({ operation: "authenticate", reason: "Defect", cause }))
-    ),
-    Effect.filterOrFail(
-      (principal) => !principal.anonymous,
-      () => new ExplicitLogin({ message: "credentials required" })
-    )
-  )
+  withState((state) => operations.adopt(state, session))
 
 /**
- * Logs the request in: authenticates it with the auth manager (an anonymous answer counts as
- * `ExplicitLogin`), then rotates the current session to the new principal (a new token, the old
- * one dead at once: no session fixation; data kept, lifetime restarted), or opens a session when
- * there is none. The response carries the new cookie.
+ * The current session's CSRF synchronizer token (see `CsrfOptions.token`): made on first use
+ * (which stores the session), new after every login. Put it in a hidden `CSRF_FIELD` form field
+ * or send it in the `CSRF_HEADER` header.
+ *
+ * @example
+ * ```ts
+ * import { HttpServerResponse } from "@effect/platform"
+ * import { Effect } from "effect"
+ * import { HttpSession } from "effect-session"
+ *
+ * export const form = Effect.map(HttpSession.csrfToken, (token) =>
+ *   HttpServerResponse.html(
+ *     `<form method="post"><input type="hidden" name="${HttpSession.CSRF_FIELD}" value="${token}"></form>`
+ *   ))
+ * ```
+ *
+ * @since 0.2.0
+ * @category accessors
+ */
+export const csrfToken: Effect.Effect<string, Failure | SessionDataError, CurrentSession> = withState(
+  operations.csrfToken
+)
+
+/**
+ * Logs the request in: authenticates it (the auth manager's `authenticate`, through the session
+ * manager's guard, at most once per request; an anonymous answer is `ExplicitLogin`), then rotates
+ * the session the request names to the principal (a new token, the old one dead at once: no
+ * fixation; data starts empty, as for every change of principal), or opens one. The response
+ * carries the new cookie. A failure leaves the cookie alone: `ExplicitLogin` (401), or
+ * `AuthManagerError` (503) when `authenticate` throws, dies, or outlives `authTimeout`. Two
+ * concurrent logins with one cookie (a double-submitted form) both succeed.
  *
  * Works inside the middleware, and also in a route mounted without it (it then reads the cookie
  * strictly itself), e.g. when the auth manager refuses anonymous requests.
@@ -1061,56 +900,17 @@ const authenticate = (http: Service, request: HttpServerRequest.HttpServerReques
  */
 export const login: Effect.Effect<
   Session.Session,
-  ExplicitLogin | AuthManagerError | InvalidSession | SessionStoreError | SessionLimitError,
+  Failure,
   HttpSession | HttpServerRequest.HttpServerRequest
-> = Effect.gen(function*() {
-  const http = yield* HttpSession
-  const request = yield* HttpServerRequest.HttpServerRequest
-  const { inside, state } = yield* requestState(http, request)
-  if (!inside && state.session === undefined) {
-    const token = cookieToken(http, request)
-    if (token !== undefined) {
-      const found = yield* http.manager.getSession(request, token).pipe(
-        Effect.map(Option.some),
-        Effect.catchTag("InvalidSession", () => Effect.succeedNone)
-      )
-      if (Option.isSome(found)) {
-        state.session = found.value
-        state.incoming = token
-      }
-    }
-  }
-  const live = state.session
-  if (live === undefined) {
-    // no session to carry over: open one (openSession authenticates, once)
-    const opened = yield* http.manager.openSession(request)
-    if (opened.principal.anonymous) {
-      yield* http.manager.closeSession(opened).pipe(Effect.ignore)
-      return yield* new ExplicitLogin({ message: "credentials required" })
-    }
-    state.session = opened
-    state.opened = true
-    state.expire = "no"
-    return opened
-  }
-  // The middleware just opened this session from this very request's credentials: its token is
-  // fresh and unknown to anyone else, so there is nothing to rotate (and no second authentication).
-  if (state.opened && !live.principal.anonymous) return live
-  const principal = yield* authenticate(http, request)
-  const rotated = yield* http.manager.rotateSession(live, { principal })
-  state.session = rotated
-  state.expire = "no"
-  yield* Effect.logDebug("session login").pipe(
-    Effect.annotateLogs({ session: SessionToken.shortId(rotated.key), principal: principal.id })
-  )
-  return rotated
-}).pipe(Effect.withSpan("HttpSession.login"))
+> = session.withState(operations.login).pipe(Effect.withSpan("HttpSession.login"))
 
 /**
- * Logs the request out: closes its session (server side, at once: the token never works again)
- * and expires the cookie with the same attributes it was set with, plus `Clear-Site-Data` when
- * `clearSiteData` is on. A release that fails is logged: the session is removed all the same. A
- * store failure fails the effect and leaves the cookie alone.
+ * Logs the request out: closes its session server side, at once (the token never works again,
+ * nor what a concurrent rotation turned it into), and expires the cookie with the same attributes
+ * it was set with, plus `Clear-Site-Data` when `clearSiteData` is on. A release that fails is
+ * logged: the session is removed all the same. A store failure fails the effect and leaves the
+ * cookie alone. A read after it gets a new anonymous session, stored only if written to (a flash
+ * message for the next page).
  *
  * @example
  * ```ts
@@ -1128,25 +928,9 @@ export const logout: Effect.Effect<
   void,
   SessionStoreError,
   HttpSession | HttpServerRequest.HttpServerRequest
-> = Effect.gen(function*() {
-  const http = yield* HttpSession
-  const request = yield* HttpServerRequest.HttpServerRequest
-  const { inside, state } = yield* requestState(http, request)
-  let key = state.session?.key
-  if (!inside && key === undefined) {
-    const token = cookieToken(http, request)
-    if (token !== undefined) key = SessionToken.hash(token)
-  }
-  if (key !== undefined) {
-    yield* http.manager.closeSession({ key }).pipe(
-      Effect.catchTag("SessionCloseError", (error) =>
-        Effect.logWarning("session closed, its release failed").pipe(
-          Effect.annotateLogs({ session: error.sessionId, reason: error.reason })
-        ))
-    )
-  }
-  state.expire = "logout"
-}).pipe(Effect.withSpan("HttpSession.logout"))
+> = (session.withState(operations.logout) as Effect.Effect<void, SessionStoreError>).pipe(
+  Effect.withSpan("HttpSession.logout")
+)
 
 // ---------------------------------------------------------------------------------------------
 // HttpApi
@@ -1154,8 +938,8 @@ export const logout: Effect.Effect<
 
 /**
  * The failures the `HttpApi` middleware declares, each with its HTTP status: `ExplicitLogin` and
- * `InvalidSession` (401), `AuthManagerError`, `SessionStoreError` and `SessionLimitError` (503).
- * They carry no cause and no session id.
+ * `InvalidSession` (401), `CsrfError` (403), `AuthManagerError`, `SessionStoreError` and
+ * `SessionLimitError` (503). They carry no cause and no session id.
  *
  * @example
  * ```ts
@@ -1175,7 +959,8 @@ export const ApiFailure = Schema.Union(
   InvalidSession,
   AuthManagerError,
   SessionStoreError,
-  SessionLimitError
+  SessionLimitError,
+  CsrfError
 )
 
 /**
@@ -1195,7 +980,26 @@ export const ApiFailure = Schema.Union(
 export interface ApiMiddlewareService {
   readonly sessionCookie: (
     token: Redacted.Redacted<string>
-  ) => Effect.Effect<Current, Failure, HttpRouter.HttpRouter.Provided>
+  ) => Effect.Effect<Current, Failure | CsrfError, HttpRouter.HttpRouter.Provided>
+}
+
+/**
+ * The service an `ApiBearerMiddleware` tag is implemented with (see `layerApiMiddleware`).
+ *
+ * @example
+ * ```ts
+ * import { HttpSession } from "effect-session"
+ *
+ * export const ignoresTheDecodedValue = (service: HttpSession.ApiBearerMiddlewareService) => service.sessionBearer
+ * ```
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ApiBearerMiddlewareService {
+  readonly sessionBearer: (
+    token: Redacted.Redacted<string>
+  ) => Effect.Effect<Current, Failure | CsrfError, HttpRouter.HttpRouter.Provided>
 }
 
 /**
@@ -1215,6 +1019,25 @@ export interface ApiMiddlewareService {
  */
 export interface ApiMiddlewareTag<Self> extends Context.Tag<Self, ApiMiddlewareService> {
   readonly security: { readonly sessionCookie: HttpApiSecurity.ApiKey }
+}
+
+/**
+ * The shape of a tag made by `ApiBearerMiddleware`.
+ *
+ * @example
+ * ```ts
+ * import { HttpSession } from "effect-session"
+ *
+ * class Bearer extends HttpSession.ApiBearerMiddleware<Bearer>()("app/Bearer") {}
+ * const tag: HttpSession.ApiBearerMiddlewareTag<Bearer> = Bearer
+ * console.log(tag.security.sessionBearer._tag) // "Bearer"
+ * ```
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ApiBearerMiddlewareTag<Self> extends Context.Tag<Self, ApiBearerMiddlewareService> {
+  readonly security: { readonly sessionBearer: HttpApiSecurity.Bearer }
 }
 
 /**
@@ -1252,33 +1075,57 @@ export const ApiMiddleware = <Self>() =>
       sessionCookie: HttpApiSecurity.apiKey({ in: "cookie", key: cookieName(options) }).pipe(
         HttpApiSecurity.annotate(
           OpenApi.Description,
-          options.description ?? "Session cookie (HttpOnly), set by the server when a session is opened or logged in"
+          options.description ?? "Session cookie (HttpOnly), set by the server when a session is stored or logged in"
         )
       )
     }
   })
 
-const sanitize = (error: Failure): Failure => {
-  switch (error._tag) {
-    case "ExplicitLogin":
-      return new ExplicitLogin({ message: error.message })
-    case "InvalidSession":
-      return new InvalidSession({ reason: error.reason })
-    case "AuthManagerError":
-      return new AuthManagerError({ operation: error.operation, reason: error.reason })
-    case "SessionStoreError":
-      return new SessionStoreError({ reason: error.reason, operation: error.operation })
-    case "SessionLimitError":
-      return new SessionLimitError({ limit: error.limit, max: error.max })
-  }
-}
+/**
+ * Declares an `HttpApiMiddleware` with bearer security (`HttpApiSecurity.bearer`, security scheme
+ * `sessionBearer` in OpenAPI): the same sessions as the cookie transport, presented as
+ * `Authorization: Bearer <token>`; never a `Set-Cookie`, no CSRF check. The token is handed to the
+ * client in the body of the login response (`HttpSession.login` returns the session with its
+ * `token`).
+ *
+ * @example
+ * ```ts
+ * import { HttpApi, HttpApiEndpoint, HttpApiGroup } from "@effect/platform"
+ * import { Schema } from "effect"
+ * import { HttpSession } from "effect-session"
+ *
+ * export class Bearer extends HttpSession.ApiBearerMiddleware<Bearer>()("app/Bearer") {}
+ *
+ * export const Api = HttpApi.make("api").add(
+ *   HttpApiGroup.make("me").add(HttpApiEndpoint.get("whoami", "/me").addSuccess(Schema.String)).middleware(Bearer)
+ * )
+ * ```
+ *
+ * @since 0.2.0
+ * @category http api
+ */
+export const ApiBearerMiddleware =
+  <Self>() => <const Name extends string>(id: Name, options: { readonly description?: string } = {}) =>
+    HttpApiMiddleware.Tag<Self>()(id, {
+      failure: ApiFailure,
+      provides: CurrentSession,
+      security: {
+        sessionBearer: HttpApiSecurity.bearer.pipe(
+          HttpApiSecurity.annotate(
+            OpenApi.Description,
+            options.description ?? "Session token, handed to the client by the login response"
+          )
+        )
+      }
+    })
 
 /**
- * Implements an `ApiMiddleware` tag with the `HttpSession` layer's rules: the value decoded by
- * `HttpApiSecurity` is ignored (it comes from the lenient `request.cookies`, and is `""` when the
- * cookie is missing) and the raw `Cookie` header is read strictly instead; then as `middleware`,
- * with failures typed (`ApiFailure`). Fails to build with `SessionConfigError` when the tag's
- * cookie name is not the layer's.
+ * Implements an `ApiMiddleware` or `ApiBearerMiddleware` tag with the `HttpSession` layer's rules:
+ * the value decoded by `HttpApiSecurity` is ignored (it comes from lenient parsing, and is `""`
+ * when missing) and the raw header is read strictly instead; the CSRF check runs first on the
+ * cookie transport; the session is read when a handler asks; failures are typed (`ApiFailure`),
+ * without causes or session ids. Fails to build with `SessionConfigError` when a cookie tag's name
+ * is not the layer's.
  *
  * @example
  * ```ts
@@ -1298,12 +1145,17 @@ const sanitize = (error: Failure): Failure => {
  * @category http api
  */
 export const layerApiMiddleware = <Self>(
-  tag: ApiMiddlewareTag<Self>
+  tag: ApiMiddlewareTag<Self> | ApiBearerMiddlewareTag<Self>
 ): Layer.Layer<Self, SessionConfigError, HttpSession> =>
   Layer.effect(
-    tag,
+    tag as Context.Tag<Self, ApiMiddlewareService | ApiBearerMiddlewareService>,
     Effect.gen(function*() {
       const http = yield* HttpSession
+      const refuse = (reason: CsrfError["reason"]) => new CsrfError({ reason })
+      if ("sessionBearer" in tag.security) {
+        const handle = api.handler(http, "bearer", refuse)
+        return { sessionBearer: () => handle }
+      }
       const key = tag.security.sessionCookie.key
       if (key !== http.settings.cookie.name) {
         return yield* new SessionConfigError({
@@ -1312,13 +1164,7 @@ export const layerApiMiddleware = <Self>(
             `but HttpSession writes ${JSON.stringify(http.settings.cookie.name)}`
         })
       }
-      const handle = Effect.gen(function*() {
-        const request = yield* HttpServerRequest.HttpServerRequest
-        const state = makeState(http)
-        yield* HttpApp.appendPreResponseHandler(writeCookie(state))
-        yield* Effect.mapError(load(state, request), sanitize)
-        return makeCurrent(state)
-      })
+      const handle = api.handler(http, "cookie", refuse)
       return { sessionCookie: () => handle }
     })
   )

@@ -1,8 +1,15 @@
 /**
- * A Redis session store (`ioredis`), for sessions shared by several instances and kept across
- * restarts. It passes the same contract suite as the memory store: every operation that reads and
- * writes is one Lua script, hence one atomic step on the server, so two instances never release a
- * session twice, a logout is never undone and a data patch never overwrites a concurrent one.
+ * A Redis session store (`ioredis` 5 or 6), for sessions shared by several instances and kept
+ * across restarts, on a single Redis (with or without Sentinel, TLS) or a Redis Cluster. It passes
+ * the same contract suite as the memory store: every operation that writes is one Lua script,
+ * hence one atomic step on the server, so two instances never release a session twice, a logout is
+ * never undone and a data patch never overwrites a concurrent one.
+ *
+ * Lookups do not write: a lookup whose touch is not due (see the manager's `touchInterval`) is one
+ * read-only script (`#!lua flags=no-writes`), returning the record as one JSON text; a due touch is
+ * one more script. A read-only script cannot remove a corrupt value: a follow-up write does.
+ * Because undue lookups write nothing, they keep working when Redis is out of memory (and a due
+ * touch refused for lack of memory serves the session untouched instead of failing).
  *
  * Layout. Every key of a store starts with the hash tag `{prefix}`, so the whole store lives in
  * one Redis Cluster slot and no operation is cross-slot (a store is therefore bounded by one
@@ -12,24 +19,31 @@
  *   tokens are never stored). Fields: `v` (format version), `pid`, `anon`, `p` (principal JSON),
  *   `c`, `u`, `e` (createdAt, lastUsedAt, expiresAt or `null`), and `d:<name>` per data value
  *   (JSON with sorted object keys, so conditional updates compare text), `ml`, `mp` (its entries
- *   in the sets below). Data patches are applied field by field on the server, never as a
- *   write-back of a whole record.
+ *   in the sets below) and `f` (its rotation family, once rotated). Data patches are applied field
+ *   by field on the server, never as a write-back of a whole record.
  * - `{prefix}:lru:anonymous`, `{prefix}:lru:authenticated`: sorted sets by lastUsedAt (LRU
- *   eviction and the idle sweep). Entries are `<sequence>:<key>` (`{prefix}:seq` counts), so
- *   sessions used in the same millisecond are ordered by order of use, exactly like the memory
- *   store.
+ *   eviction and the idle sweep). Entries are `<sequence>:<key>` (`{prefix}:seq` counts, on writes
+ *   only), so sessions used in the same millisecond are ordered by order of use.
  * - `{prefix}:exp`: sorted set by expiresAt (the absolute-expiry sweep).
  * - `{prefix}:p:<principalId>`: one sorted set per authenticated principal, by lastUsedAt
- *   (`listByPrincipal`, per-principal caps).
+ *   (`listByPrincipal`, per-principal caps), and `{prefix}:pp`: the principals holding sessions
+ *   (the fair share at `maxSessions`).
+ * - `{prefix}:l:<oldKey>` and `{prefix}:f:<family>`: rotation links (`Rekey.linkUntil`), kept until
+ *   the link's end: the family a rotated-away key belongs to, and the key that family lives under.
  *
  * Expiry is decided on every operation from the `Cutoff` the manager gives; Redis TTLs are only a
  * safety net, set relative to each write (never absolute, so the app clock and the server clock
  * need not agree): a record lives at most `maxIdleTtl` after its last write, and at most
- * `expiryGrace` past its `expiresAt`. Neither can delete a live record early as long as
- * `maxIdleTtl` exceeds the manager's longest idle limit; a record removed by a TTL is never
- * released, so keep the sweep running (it claims expired sessions long before). Index entries left
- * behind by a TTL are repaired lazily: when the sweep, an eviction or a listing meets them (until
- * then `count` includes them).
+ * `expiryGrace` past its `expiresAt`. The store refuses (`validatePolicy`, when the manager is
+ * built) a `maxIdleTtl` that is not above the manager's longest idle limit; a record removed by a
+ * TTL is never released, so keep the sweep running (it claims expired sessions long before). Index
+ * entries left behind by a TTL are repaired lazily: when the sweep, an eviction or a listing meets
+ * them (until then `count` includes them).
+ *
+ * Bounded work: each `claimExpired` script call visits at most a fixed number of index entries
+ * (dead ones included) and the store calls it again while there is more; `listByPrincipal` reads
+ * a principal's sessions in pages. `revoke` removes a principal's sessions in one step (its cost
+ * follows the principal's sessions, bounded by `maxSessionsPerPrincipal`).
  *
  * A value under a session key that is not a record of this format (corrupt, or written by another
  * format version) is removed, logged, and seen as missing (the manager answers `InvalidSession`).
@@ -38,17 +52,19 @@
  * `Timeout` or `Unavailable` error on a write, the outcome is unknown (the script may have run).
  *
  * Listings: `listByPrincipal` reads the principal's index (never `KEYS`); `list` walks the keyspace
- * with `SCAN` and a bounded `COUNT` per step, so it never blocks Redis but costs time linear in the
- * database: it is for administration (`SessionManager.currentSessions`), not for request paths.
+ * of every master with `SCAN` and a bounded `COUNT` per step, so it never blocks Redis but costs
+ * time linear in the database: it is for administration (`SessionManager.currentSessions`), not
+ * for request paths.
  *
- * Redis Cluster: no operation is cross-slot (one hash tag per store); scripts also touch the record
- * and principal keys they derive from that tag, which Redis accepts because they are in the same
- * slot. `make` takes a `Redis` client (a cluster client is not supported: `list` scans one node).
+ * Redis Cluster: `make` takes a `Cluster` client as well as a `Redis` one, and `layer` opens one
+ * from `nodes`. Scripts touch the record and principal keys they derive from the store's hash tag,
+ * which Redis accepts because they are in the same slot. Lookups go to the master (reads from a
+ * replica could serve a session a logout has just removed).
  *
  * Run Redis with `maxmemory-policy noeviction`: every record carries a TTL, so `volatile-*` policies
- * would evict live sessions. On a replicated Redis, acknowledged writes can be lost on failover
- * (replication is asynchronous): a logout or a rotation acknowledged just before a failover can
- * come undone.
+ * would evict live sessions. On a replicated Redis (Sentinel, Cluster), acknowledged writes can be
+ * lost on failover (replication is asynchronous): a logout or a rotation acknowledged just before a
+ * failover can come undone.
  *
  * @since 0.1.0
  */
@@ -59,10 +75,12 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import type { Redis, RedisOptions } from "ioredis"
+import type { Cluster, Redis, RedisOptions } from "ioredis"
 import { givenOptions } from "../internal/config.js"
-import * as scripts from "../internal/redisScripts.js"
-import * as internal from "../internal/redisStore.js"
+import * as client from "../internal/store/redis/client.js"
+import * as lua from "../internal/store/redis/lua.js"
+import * as settings from "../internal/store/redis/settings.js"
+import * as internal from "../internal/store/redis/store.js"
 import type { SessionConfigError } from "../SessionError.js"
 import * as SessionStore from "../SessionStore.js"
 
@@ -89,15 +107,20 @@ import * as SessionStore from "../SessionStore.js"
  * @since 0.1.0
  * @category options
  */
-export type StoreOptions = internal.StoreOptions
+export type StoreOptions = settings.StoreOptions
 
 /**
  * Options of the store layer: the store options, plus the connection.
  *
  * - `url`: a `redis://` or `rediss://` URL (redacted or not); default `redis://127.0.0.1:6379`.
+ * - `nodes`: instead of `url`, the startup nodes of a Redis Cluster (URLs; the credentials and TLS
+ *   of the first apply to every node): the layer opens an ioredis `Cluster`.
  * - `connectTimeout` (5 seconds): the bound on each connection attempt, and how long building the
  *   layer waits for the first one (it builds anyway, with a warning, if Redis is not there yet).
- * - `redis`: further `ioredis` options, applied over `clientOptions` (override at your own risk).
+ * - `autoPipelining` (true): commands issued in the same tick leave in one write (ioredis'
+ *   `enableAutoPipelining`), which concurrent requests share.
+ * - `redis`: further `ioredis` options (of each node, on a cluster), applied over `clientOptions`
+ *   (override at your own risk); `cluster`: further `ClusterOptions`.
  *
  * @example
  * ```ts
@@ -110,12 +133,15 @@ export type StoreOptions = internal.StoreOptions
  *   connectTimeout: "2 seconds",
  *   redis: { connectionName: "shop-sessions" }
  * }
+ *
+ * // a Redis Cluster
+ * export const cluster: RedisStore.Options = { nodes: ["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"], prefix: "shop" }
  * ```
  *
  * @since 0.1.0
  * @category options
  */
-export type Options = internal.Options
+export type Options = settings.Options
 
 /**
  * The defaults, as documented on `StoreOptions` and `Options`.
@@ -137,7 +163,7 @@ export const defaults: {
   readonly maxIdleTtl: Duration.DurationInput
   readonly expiryGrace: Duration.DurationInput
   readonly scanCount: number
-} = internal.defaults
+} = settings.defaults
 
 /**
  * The format version written in every record (field `v`). A record of another version is treated
@@ -153,7 +179,7 @@ export const defaults: {
  * @since 0.1.0
  * @category constants
  */
-export const formatVersion: string = scripts.FORMAT_VERSION
+export const formatVersion: string = lua.FORMAT_VERSION
 
 /**
  * The `ioredis` options the layer uses, for a client you build yourself: fail fast while Redis is
@@ -174,11 +200,12 @@ export const formatVersion: string = scripts.FORMAT_VERSION
  */
 export const clientOptions = (
   options: { readonly commandTimeout?: number; readonly connectTimeout?: number } = {}
-): RedisOptions => internal.clientOptions(options.commandTimeout ?? 2000, options.connectTimeout ?? 5000)
+): RedisOptions => client.clientOptions(options.commandTimeout ?? 2000, options.connectTimeout ?? 5000)
 
 /**
- * Builds a store on an existing `ioredis` client, which the caller keeps owning (it is not closed
- * with the scope). Listeners that log connection errors once per outage are attached for the
+ * Builds a store on an existing `ioredis` client (a `Redis`, with Sentinel or TLS as you configure
+ * it, or a `Cluster`), which the caller keeps owning (it is not closed with the scope). The store's
+ * scripts are defined on it (`defineCommand`, names starting with `effectSession_`). Listeners that log connection errors once per outage are attached for the
  * scope. Give the client `clientOptions()` (or equivalent settings) for bounded failures; a client
  * without a `commandTimeout` gets a deadline of `commandTimeout` + 500 ms per call from the store.
  * A client still connecting is waited for, up to `commandTimeout`.
@@ -198,18 +225,18 @@ export const clientOptions = (
  * @category constructors
  */
 export const make = (
-  client: Redis,
+  redis: Redis | Cluster,
   options: StoreOptions = {}
 ): Effect.Effect<SessionStore.Service, SessionConfigError, Scope.Scope> =>
   Effect.gen(function*() {
-    const settings = yield* internal.validate(options)
+    const valid = yield* settings.validate(options)
     const runtime = yield* Effect.runtime<never>()
     yield* Effect.acquireRelease(
-      Effect.sync(() => internal.monitor(client, runtime)),
+      Effect.sync(() => client.monitor(redis, runtime)),
       (detach) => Effect.sync(detach)
     )
-    yield* internal.waitReady(client, settings.commandTimeout)
-    return yield* internal.make(client, settings)
+    yield* client.waitReady(redis, valid.commandTimeout)
+    return yield* internal.make(redis, valid)
   })
 
 /**
@@ -237,9 +264,9 @@ export const layer = (options: Options = {}): Layer.Layer<SessionStore.SessionSt
   Layer.scoped(
     SessionStore.SessionStore,
     Effect.gen(function*() {
-      const settings = yield* internal.validate(options)
-      const client = yield* internal.acquireClient(options, settings)
-      return yield* internal.make(client, settings)
+      const valid = yield* settings.validate(options)
+      const redis = yield* client.acquireClient(options, valid)
+      return yield* internal.make(redis, valid)
     })
   )
 

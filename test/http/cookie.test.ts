@@ -5,7 +5,7 @@
  */
 import { Cookies } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
-import * as cookie from "../../src/internal/cookie.js"
+import * as cookie from "../../src/internal/http/cookie.js"
 
 const token = "q1w2e3r4t5y6u7i8o9p0a1s2d3f4g5h6j7k8l9z0xcA"
 

@@ -75,6 +75,7 @@ export const probedStore: Layer.Layer<SessionStore.SessionStore | StoreProbe> = 
 // ---------------------------------------------------------------------------------------------
 
 export const Counter = Session.dataKey("counter", Schema.Number)
+export const Notice = Session.dataKey("notice", Schema.String)
 
 class Boom extends Schema.TaggedError<Boom>()("Boom", {}) {}
 
@@ -82,33 +83,17 @@ const describe = (session: Session.Session, opened: boolean) => ({
   principal: session.principal.id,
   anonymous: session.principal.anonymous,
   opened,
+  stored: session.token !== undefined,
   id: Session.shortId(session)
 })
 
-const whoami = Effect.gen(function*() {
+export const whoami = Effect.gen(function*() {
   const current = yield* HttpSession.CurrentSession
   const session = yield* current.get
   return yield* HttpServerResponse.json(describe(session, current.opened))
 })
 
-/** Every route a test needs, behind the middleware. */
-export const router = HttpRouter.empty.pipe(
-  HttpRouter.get("/", whoami),
-  HttpRouter.get("/login", Effect.succeed(HttpServerResponse.text("the login form"))),
-  HttpRouter.post("/login", Effect.zipRight(HttpSession.login, whoami)),
-  HttpRouter.post("/logout", Effect.as(HttpSession.logout, HttpServerResponse.text("bye"))),
-  HttpRouter.get(
-    "/count",
-    Effect.gen(function*() {
-      const session = yield* HttpSession.updateData(Counter, (n) => Option.getOrElse(n, () => 0) + 1)
-      const live = yield* HttpSession.current
-      return yield* HttpServerResponse.json({
-        counter: session.data["counter"],
-        sameAsLive: live === session,
-        read: Option.getOrNull(yield* HttpSession.getData(Counter))
-      })
-    })
-  ),
+const routes2 = HttpRouter.empty.pipe(
   HttpRouter.post("/rotate", Effect.zipRight(HttpSession.rotate, whoami)),
   // a token change followed by an unrelated failure: the new cookie must still go out
   HttpRouter.post("/rotate-then-fail", Effect.zipRight(HttpSession.rotate, Effect.fail(new Boom()))),
@@ -126,7 +111,7 @@ export const router = HttpRouter.empty.pipe(
   HttpRouter.get(
     "/cacheable",
     Effect.map(
-      whoami,
+      Effect.zipRight(HttpSession.save, whoami),
       (response) =>
         HttpServerResponse.setHeaders(response, { "cache-control": "public, max-age=600", vary: "Accept-Encoding" })
     )
@@ -138,7 +123,64 @@ export const router = HttpRouter.empty.pipe(
       const report = yield* SessionManager.closeAllOf(session.principal.id, { except: session })
       return yield* HttpServerResponse.json({ closed: report.closed })
     })
+  )
+)
+
+/** Every route a test needs, behind the middleware. */
+export const router = HttpRouter.empty.pipe(
+  HttpRouter.get("/", whoami),
+  // never touches the session
+  HttpRouter.get("/untouched", Effect.succeed(HttpServerResponse.text("untouched"))),
+  HttpRouter.post("/untouched", Effect.succeed(HttpServerResponse.text("untouched"))),
+  HttpRouter.put("/untouched", Effect.succeed(HttpServerResponse.text("untouched"))),
+  HttpRouter.patch("/untouched", Effect.succeed(HttpServerResponse.text("untouched"))),
+  HttpRouter.del("/untouched", Effect.succeed(HttpServerResponse.text("untouched"))),
+  HttpRouter.post("/webhook", Effect.succeed(HttpServerResponse.text("hook"))),
+  // stores the session (a visitor without one gets a cookie)
+  HttpRouter.get("/save", Effect.zipRight(HttpSession.save, whoami)),
+  HttpRouter.get("/login", whoami),
+  HttpRouter.post("/login", Effect.zipRight(HttpSession.login, whoami)),
+  HttpRouter.post("/logout", Effect.as(HttpSession.logout, HttpServerResponse.text("bye"))),
+  HttpRouter.post(
+    "/logout-then-flash",
+    Effect.zipRight(HttpSession.logout, Effect.zipRight(HttpSession.flash(Notice, "signed out"), whoami))
   ),
+  HttpRouter.get(
+    "/count",
+    Effect.gen(function*() {
+      const session = yield* HttpSession.updateData(Counter, (n) => Option.getOrElse(n, () => 0) + 1)
+      const live = yield* HttpSession.current
+      return yield* HttpServerResponse.json({
+        counter: session.data["counter"],
+        sameAsLive: live === session,
+        read: Option.getOrNull(yield* HttpSession.getData(Counter))
+      })
+    })
+  ),
+  HttpRouter.post(
+    "/flash",
+    Effect.zipRight(HttpSession.flash(Notice, "saved"), Effect.succeed(HttpServerResponse.text("flashed")))
+  ),
+  HttpRouter.get(
+    "/pop",
+    Effect.gen(function*() {
+      const notice = yield* HttpSession.pop(Notice)
+      return yield* HttpServerResponse.json({ notice: Option.getOrNull(notice) })
+    })
+  ),
+  HttpRouter.get(
+    "/invalidated",
+    Effect.gen(function*() {
+      const invalid = yield* HttpSession.invalidated
+      return yield* HttpServerResponse.json({ reason: Option.getOrNull(Option.map(invalid, (error) => error.reason)) })
+    })
+  ),
+  HttpRouter.get(
+    "/csrf-token",
+    Effect.map(HttpSession.csrfToken, (token) => HttpServerResponse.text(token))
+  ),
+  HttpRouter.post("/form", Effect.zipRight(HttpSession.setData(Notice, "posted"), whoami)),
+  HttpRouter.concat(routes2),
   HttpRouter.use(HttpSession.middleware)
 )
 
@@ -205,7 +247,7 @@ const splitSetCookie = (value: string | undefined): ReadonlyArray<string> =>
 
 /** One request through the platform HttpClient; `cookie` is sent verbatim as the Cookie header. */
 export const request = (
-  method: "GET" | "POST",
+  method: "GET" | "POST" | "PUT" | "DELETE" | "PATCH" | "HEAD" | "OPTIONS",
   path: string,
   options: {
     readonly cookie?: string
@@ -291,6 +333,38 @@ export const rawRequest = (port: number, head: string) =>
       socket.destroy()
     })
   })
+
+export interface Observed {
+  readonly reply: Reply
+  /** Store calls by operation, during the request. */
+  readonly storeCalls: Readonly<Record<string, number>>
+  /** The auth manager's calls during the request. */
+  readonly authCalls: ReadonlyArray<AuthManager.MockCall>
+}
+
+/** Sends a request and reports what it cost: store calls and auth manager calls. */
+export const observe = <R>(send: Effect.Effect<Reply, unknown, R>) =>
+  Effect.gen(function*() {
+    const probe = yield* StoreProbe
+    const mock = yield* AuthManager.MockAuthManager
+    const before = (yield* mock.calls).length
+    yield* probe.reset
+    const reply = yield* send
+    const storeCalls = yield* probe.calls
+    const authCalls = (yield* mock.calls).slice(before)
+    return { reply, storeCalls, authCalls } satisfies Observed
+  })
+
+/** The `authenticate` calls among the auth manager's calls. */
+export const authentications = (calls: ReadonlyArray<AuthManager.MockCall>) =>
+  calls.filter((call) => call._tag === "authenticate")
+
+/** A stored session (GET /save): its token and description. */
+export const mint = Effect.map(request("GET", "/save"), (reply) => ({
+  token: cookieValue(reply)!,
+  body: json(reply),
+  reply
+}))
 
 /** A GET of `path` with the given raw Cookie header line value (`undefined`: no Cookie header). */
 export const rawGet = (port: number, path: string, cookie: string | undefined) =>

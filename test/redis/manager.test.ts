@@ -54,7 +54,7 @@ describe.skipIf(server === undefined)("SessionManager over Redis", () => {
       })
     ))
 
-  it.effect("rotate: the old token dies, the new one carries the data; a login moves it to the principal", () =>
+  it.effect("rotate: the old token dies, the new one carries the data; a login keeps only what it names", () =>
     withManager(() =>
       Effect.gen(function*() {
         const anonymous = yield* SessionManager.openSession(request())
@@ -63,10 +63,15 @@ describe.skipIf(server === undefined)("SessionManager over Redis", () => {
         const old = yield* Effect.flip(SessionManager.getSession(request(), tokenOf(anonymous)))
         expect(old._tag === "InvalidSession" && old.reason).toBe("Unknown")
         expect(Option.getOrThrow(yield* SessionManager.getData(rotated, Cart))).toEqual([{ sku: "a", qty: 2 }])
-        const login = yield* SessionManager.rotateSession(rotated, { principal: { id: "bob", anonymous: false } })
+        yield* SessionManager.setData(rotated, Counter, 3)
+        const login = yield* SessionManager.rotateSession(rotated, {
+          principal: { id: "bob", anonymous: false },
+          keep: ["cart"]
+        })
         expect(login.principal.id).toBe("bob")
         expect((yield* SessionManager.sessionsOf("bob")).map((s) => s.key)).toEqual([login.key])
         expect(Option.getOrThrow(yield* SessionManager.getData(login, Cart))).toEqual([{ sku: "a", qty: 2 }])
+        expect(yield* SessionManager.getData(login, Counter)).toEqual(Option.none())
         expect(yield* released).toEqual([])
       })
     ))

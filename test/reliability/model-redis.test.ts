@@ -1,17 +1,21 @@
 /**
- * The model-based suite over the Redis store (a throwaway `redis-server`, fresh key prefix per
- * scenario). Never skipped in CI: with `CI` set and no `redis-server`, `startRedis` throws.
+ * The model-based suite over the Redis store, on a single `redis-server` and on a Redis Cluster
+ * (3 masters, 3 replicas), each started by this file (fresh key prefix per scenario). Never
+ * skipped in CI: with `CI` set and no `redis-server`, `startRedis` / `startCluster` throw.
  * Explicit sweeps only: with real I/O a background sweep may still be running when the next step
  * starts, which the model cannot order.
  */
 import { afterAll, describe } from "@effect/vitest"
 import * as RedisStore from "effect-session/SessionStore/Redis"
+import { startCluster } from "../redis/cluster.js"
 import { freshPrefix, startRedis } from "../redis/server.js"
 import { base, regressions } from "./model-cases.js"
 import { modelSuite } from "./model.js"
 
-const server = await startRedis()
-afterAll(() => server?.stop())
+const [server, cluster] = await Promise.all([startRedis(), startCluster()])
+afterAll(() => Promise.all([server?.stop(), cluster?.stop()]), 30_000)
+
+const explicitSweeps = regressions.filter(([, config]) => config.sweepEvery === undefined)
 
 // Without redis-server (never in CI, where startRedis throws instead) the suite is skipped.
 describe.skipIf(server === undefined)("redis", () => {
@@ -22,6 +26,15 @@ describe.skipIf(server === undefined)("redis", () => {
     ],
     numRuns: 60,
     maxLength: 25,
-    regressions: regressions.filter(([, config]) => config.sweepEvery === undefined)
+    regressions: explicitSweeps
+  })
+})
+
+describe.skipIf(cluster === undefined)("redis cluster", () => {
+  modelSuite("redis cluster store", () => RedisStore.layer({ nodes: cluster!.urls, prefix: freshPrefix("model") }), {
+    configs: [["evict at the caps, explicit sweeps", base]],
+    numRuns: 30,
+    maxLength: 25,
+    regressions: explicitSweeps
   })
 })

@@ -659,6 +659,10 @@ interface RealState {
   readonly released: Array<string>
 }
 
+// data compared by value: stores that serialize need not keep the order of keys
+const sortedData = (data: Session.Data) =>
+  Object.fromEntries(Object.keys(data).sort().map((name) => [name, data[name]]))
+
 const snapshotOf = (record: MRecord | Session.Record) =>
   "principal" in record
     ? {
@@ -667,7 +671,7 @@ const snapshotOf = (record: MRecord | Session.Record) =>
       createdAt: record.createdAt,
       lastUsedAt: record.lastUsedAt,
       expiresAt: record.expiresAt,
-      data: { ...record.data }
+      data: sortedData(record.data)
     }
     : {
       principalId: record.principalId,
@@ -675,7 +679,7 @@ const snapshotOf = (record: MRecord | Session.Record) =>
       createdAt: record.createdAt,
       lastUsedAt: record.lastUsedAt,
       expiresAt: record.expiresAt,
-      data: { ...record.data }
+      data: sortedData(record.data)
     }
 
 const readReal = Effect.gen(function*() {

@@ -29,7 +29,8 @@ export type Lookup =
   /** The header is longer than `MAX_HEADER_LENGTH`: not read. */
   | { readonly _tag: "Oversized"; readonly length: number }
 
-const missing: Lookup = { _tag: "Missing" }
+/** The one "Missing" answer. */
+export const missing: Lookup = { _tag: "Missing" }
 
 const isOws = (code: number) => code === 0x20 || code === 0x09
 
