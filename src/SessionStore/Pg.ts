@@ -28,10 +28,10 @@ import * as settings from "../internal/store/sql/settings.js"
 import * as internal from "../internal/store/sql/store.js"
 import { SessionConfigError, type SessionStoreError } from "../SessionError.js"
 import * as SessionStore from "../SessionStore.js"
-import type * as SqlStore from "./Sql.js"
 
 /**
- * Options of the PostgreSQL store layer: the store options, plus the connection.
+ * Options of the PostgreSQL store layer: the store options (as `SessionStore/Sql`'s `StoreOptions`),
+ * plus the connection.
  *
  * - `url`: a `postgres://` URL (redacted or not). Otherwise `host`, `port`, `database`, `username`,
  *   `password`, and for anything left out `pg`'s usual environment variables (`PGHOST`, ...).
@@ -54,7 +54,7 @@ import type * as SqlStore from "./Sql.js"
  * @since 0.2.0
  * @category options
  */
-export interface Options extends SqlStore.StoreOptions {
+export interface Options extends settings.StoreOptions {
   readonly url?: string | Redacted.Redacted<string>
   readonly host?: string
   readonly port?: number

@@ -74,12 +74,7 @@ export type Dialect = "pg" | "sqlite"
  * @since 0.2.0
  * @category options
  */
-export interface StoreOptions {
-  readonly prefix?: string
-  readonly timeout?: Duration.DurationInput
-  readonly migrate?: boolean
-  readonly sweepBatchSize?: number
-}
+export type StoreOptions = settings.StoreOptions
 
 /**
  * The defaults, as documented on `StoreOptions`.
