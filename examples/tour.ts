@@ -1,6 +1,6 @@
 /**
  * A tour of effect-session on the in-memory store: open, look up, expire and close sessions,
- * with a fourteen-day lifecycle compressed into milliseconds by `TestClock`.
+ * about 24 hours of sessions' lives driven by `TestClock`.
  *
  *   npm run tour
  */

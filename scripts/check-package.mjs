@@ -76,7 +76,11 @@ try {
   const peers = Object.keys(pkg.peerDependencies).map((name) => `${name}@${pkg.devDependencies[name]}`)
   // @types/node only for tsc: ioredis' declarations use Buffer (any Node project has them)
   const types = `@types/node@${pkg.devDependencies["@types/node"]}`
-  sh("npm", ["install", "--no-audit", "--no-fund", spec, ...peers, types], { cwd: project })
+  // From the tarball, no install script is needed (dist/ is in it): skip them all, so that
+  // better-sqlite3 is not compiled for an import that never opens a database. A git URL or a
+  // path needs its `prepare`.
+  const scripts = from === undefined ? ["--ignore-scripts"] : []
+  sh("npm", ["install", "--no-audit", "--no-fund", ...scripts, spec, ...peers, types], { cwd: project })
 
   // Plain node, ESM: every entry imports; record what each exports at run time.
   const runtime = JSON.parse(

@@ -27,7 +27,7 @@ import type * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Option from "effect/Option"
 import * as expiry from "./internal/expiry.js"
-import * as internal from "./internal/memoryStore.js"
+import * as internal from "./internal/store/memory.js"
 import type * as Session from "./Session.js"
 import type { SessionConfigError, SessionLimitError, SessionStoreError } from "./SessionError.js"
 
@@ -197,6 +197,24 @@ export interface RevokeResult {
 }
 
 /**
+ * A store's `touch`: looks a live record up and touches it if due, setting `lastUsedAt` to
+ * `cutoff.now` only when the stored `lastUsedAt` is at or before `touchBefore` (always when left
+ * out). A touch that is not due writes nothing (`Read`).
+ *
+ * A store that answers without I/O (the memory store) may attach the same operation as a plain
+ * function, `sync`: the manager's lookup then calls it directly, without building an effect. It
+ * lives on the function itself, so a wrapper that replaces `touch` (fault injection, counting)
+ * drops it and is never bypassed.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Touch {
+  (key: string, cutoff: Cutoff, touchBefore?: number): Effect.Effect<TouchResult, SessionStoreError>
+  readonly sync?: (key: string, cutoff: Cutoff, touchBefore?: number) => TouchResult
+}
+
+/**
  * The store contract.
  *
  * @since 0.1.0
@@ -214,12 +232,8 @@ export interface Service {
   ) => Effect.Effect<ReadonlyArray<Session.Record>, SessionStoreError | SessionLimitError>
   /** Reads a record as stored, whatever its state (expired, revoked): for inspection, not for serving. */
   readonly get: (key: string) => Effect.Effect<Option.Option<Session.Record>, SessionStoreError>
-  /**
-   * Looks a live record up and touches it if due: sets `lastUsedAt` to `cutoff.now` only when the
-   * stored `lastUsedAt` is at or before `touchBefore` (always when left out). A touch that is not
-   * due writes nothing (`Read`).
-   */
-  readonly touch: (key: string, cutoff: Cutoff, touchBefore?: number) => Effect.Effect<TouchResult, SessionStoreError>
+  /** Looks a live record up and touches it if due (see `Touch`). */
+  readonly touch: Touch
   /** Applies a data patch and touches, unless missing, expired, revoked or `expect` does not match. */
   readonly update: (key: string, patch: DataPatch, cutoff: Cutoff) => Effect.Effect<WriteResult, SessionStoreError>
   /** Moves a live record to a new key (and principal), removing the old key in the same step. */

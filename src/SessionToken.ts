@@ -68,11 +68,15 @@ export class TokenGenerator extends Context.Reference<TokenGenerator>()("effect-
 }) {}
 
 /**
+ * The types of `TokenGenerator`.
+ *
  * @since 0.1.0
  * @category models
  */
 export declare namespace TokenGenerator {
   /**
+   * What a generator provides: an effect that mints one new token.
+   *
    * @since 0.1.0
    * @category models
    */

@@ -27,8 +27,8 @@ import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as json from "../internal/json.js"
 import type * as Session from "../Session.js"
-import { jsonEquals } from "../Session.js"
 import { SessionStoreError } from "../SessionError.js"
 import * as SessionStore from "../SessionStore.js"
 
@@ -452,21 +452,6 @@ interface Batch {
   flushed: boolean
 }
 
-const applyPatch = (record: Session.Record, patch: SessionStore.DataPatch): Session.Data | undefined => {
-  if (patch.expect !== undefined) {
-    const current = Object.prototype.hasOwnProperty.call(record.data, patch.expect.name)
-      ? record.data[patch.expect.name]
-      : undefined
-    if (!jsonEquals(current, patch.expect.value)) return undefined
-  }
-  const data: { [key: string]: Session.Json } = { ...record.data }
-  for (const name of patch.remove ?? []) delete data[name]
-  for (const [name, value] of patch.set ?? []) {
-    Object.defineProperty(data, name, { value, enumerable: true, writable: true, configurable: true })
-  }
-  return data
-}
-
 /**
  * Wraps a store with fault injection and returns it with its controls.
  *
@@ -693,7 +678,7 @@ export const make = (inner: SessionStore.Service, options: Options = {}): Effect
               Effect.map(inner.get(key), (stored): SessionStore.WriteResult => {
                 if (Option.isNone(stored)) return { _tag: "Missing" }
                 if (SessionStore.isExpired(stored.value, cutoff)) return { _tag: "Expired", record: stored.value }
-                const data = applyPatch(stored.value, patch)
+                const data = json.applyPatch(stored.value.data, patch)
                 return data === undefined
                   ? { _tag: "Conflict", record: stored.value }
                   : { _tag: "Written", record: { ...stored.value, data, lastUsedAt: cutoff.now } }

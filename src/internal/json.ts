@@ -73,9 +73,26 @@ export const exceedsDepth = (value: unknown): boolean => {
   return false
 }
 
-// Defines a property as plain data: a "__proto__" key stays data instead of changing the prototype.
-const define = (target: object, name: string, value: unknown): void => {
-  Object.defineProperty(target, name, { value, enumerable: true, writable: true, configurable: true })
+// Sets a property as plain data: a "__proto__" key stays data instead of changing the prototype
+// (only that name needs defineProperty, which would otherwise cost the object its fast layout).
+const define = (target: { [key: string]: unknown }, name: string, value: unknown): void => {
+  if (name === "__proto__") {
+    Object.defineProperty(target, name, { value, enumerable: true, writable: true, configurable: true })
+  } else {
+    target[name] = value
+  }
+}
+
+// A plain object's copy, frozen, or `notJson`. Built key by key: a spread copy would be smaller,
+// but freezing one turns it into a dictionary (three times the memory, slower reads).
+const copiedObject = (value: { readonly [key: string]: unknown }, depth: number): Session.Json | typeof notJson => {
+  const out: { [key: string]: unknown } = {}
+  for (const name of Object.keys(value)) {
+    const json = toJson(value[name], depth + 1)
+    if (json === notJson) return notJson
+    define(out, name, json)
+  }
+  return Object.freeze(out) as Session.Json
 }
 
 /**
@@ -105,17 +122,55 @@ export const toJson = (value: unknown, depth = 0): Session.Json | typeof notJson
       }
       const proto = Object.getPrototypeOf(value)
       if (proto !== Object.prototype && proto !== null) return notJson
-      const out: { [key: string]: Session.Json } = {}
-      for (const name of Object.keys(value)) {
-        const json = toJson((value as { readonly [key: string]: unknown })[name], depth + 1)
-        if (json === notJson) return notJson
-        define(out, name, json)
-      }
-      return Object.freeze(out)
+      return copiedObject(value as { readonly [key: string]: unknown }, depth)
     }
     default:
       return notJson
   }
+}
+
+/**
+ * Whether a value is JSON and frozen all the way down (what `toJson` makes): it can be shared as
+ * it is, no one can change it.
+ *
+ * @internal
+ */
+export const isFrozenJson = (value: unknown, depth = 0): boolean => {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return true
+    case "number":
+      return Number.isFinite(value)
+    case "object": {
+      if (value === null) return true
+      if (depth >= MAX_DEPTH || !Object.isFrozen(value)) return false
+      if (!Array.isArray(value)) {
+        const proto = Object.getPrototypeOf(value)
+        if (proto !== Object.prototype && proto !== null) return false
+      }
+      for (const item of Object.values(value)) if (!isFrozenJson(item, depth + 1)) return false
+      return true
+    }
+    default:
+      return false
+  }
+}
+
+/**
+ * A principal checked and copied (frozen), or `notJson`: built as a literal, the smallest layout,
+ * and shared as it is when already frozen JSON.
+ *
+ * @internal
+ */
+export const checkedPrincipal = (principal: Session.Principal): Session.Principal | typeof notJson => {
+  if (isFrozenJson(principal)) return principal
+  const { anonymous, attributes, id } = principal
+  if (typeof id !== "string" || typeof anonymous !== "boolean") return notJson
+  if (attributes === undefined) return Object.freeze({ id, anonymous })
+  const copy = checked(attributes)
+  if (copy === notJson || typeof copy !== "object" || copy === null || Array.isArray(copy)) return notJson
+  return Object.freeze({ id, anonymous, attributes: copy as { readonly [key: string]: Session.Json } })
 }
 
 /** A JSON value checked and copied (frozen), or `notJson`: `exceedsDepth` then `toJson`. @internal */
@@ -135,13 +190,10 @@ export const checkedData = (data: unknown): Session.Data | Invalid => {
   if (typeof data !== "object" || data === null || Array.isArray(data)) return new Invalid("")
   const proto = Object.getPrototypeOf(data)
   if (proto !== Object.prototype && proto !== null) return new Invalid("")
-  const out: { [key: string]: Session.Json } = {}
   for (const name of Object.keys(data)) {
-    const json = checked((data as { readonly [key: string]: unknown })[name])
-    if (json === notJson) return new Invalid(name)
-    define(out, name, json)
+    if (checked((data as { readonly [key: string]: unknown })[name]) === notJson) return new Invalid(name)
   }
-  return Object.freeze(out)
+  return copiedObject(data as { readonly [key: string]: unknown }, 0) as Session.Data
 }
 
 /** The value of a data key, `undefined` when absent (own keys only: "__proto__" is data). @internal */
@@ -167,8 +219,11 @@ export const applyPatch = (data: Session.Data, patch: SessionStore.DataPatch): S
   if (patch.expect !== undefined && !jsonEquals(valueOf(data, patch.expect.name), patch.expect.value)) {
     return undefined
   }
-  const out: { [key: string]: Session.Json } = { ...data }
-  for (const name of patch.remove ?? []) delete out[name]
+  const out: { [key: string]: Session.Json } = {}
+  const removed = patch.remove
+  for (const name of Object.keys(data)) {
+    if (removed === undefined || !removed.includes(name)) define(out, name, data[name])
+  }
   for (const [name, value] of patch.set ?? []) define(out, name, value)
   return Object.freeze(out)
 }

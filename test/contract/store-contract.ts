@@ -581,6 +581,50 @@ export const storeContract = <E>(name: string, makeLayer: () => Layer.Layer<Sess
         })
       ))
 
+    it.effect("hostile ids, keys and data keys stay exact: quotes, %, _, backslashes, NUL, 1 KB", () =>
+      withStore((store) =>
+        Effect.gen(function*() {
+          // ids that break naive SQL (quotes, LIKE wildcards), escaping (backslashes) and C strings (NUL)
+          const hostile = [
+            "o'brien",
+            "\"quoted\"",
+            "%",
+            "_",
+            "a%b_c",
+            "'; DROP TABLE sessions; --",
+            "back\\slash",
+            "\\0",
+            "nul\u0000byte",
+            "\u0000",
+            "x".repeat(1024),
+            "é \u2028 🔑"
+          ]
+          for (const [i, id] of hostile.entries()) {
+            const data: { [key: string]: Session.Json } = {}
+            for (const name of hostile) data[name] = { [name]: [name, i] }
+            yield* store.insert(record(`${id}#${i}`, { id, anonymous: false }, { data }), SessionStore.unlimited)
+          }
+          for (const [i, id] of hostile.entries()) {
+            const key = `${id}#${i}`
+            const stored = Option.getOrThrow(yield* store.get(key))
+            expect(stored.principal.id).toBe(id)
+            expect(Object.keys(stored.data).sort()).toEqual([...hostile].sort())
+            for (const name of hostile) expect(stored.data[name]).toEqual({ [name]: [name, i] })
+            // an index lookup matches the id exactly: no wildcard, no prefix, no escape collision
+            expect((yield* store.listByPrincipal(id)).map((r) => r.key)).toEqual([key])
+            const patched = yield* store.update(key, { set: [[id, id]], remove: [hostile[0]] }, cutoff(1))
+            expect(patched._tag === "Written" && patched.record.data[id]).toBe(id)
+          }
+          expect(yield* store.listByPrincipal("a%")).toEqual([])
+          expect(yield* store.listByPrincipal("nul")).toEqual([])
+          const revoked = yield* store.revoke("%")
+          expect(revoked.removed.map((r) => r.principal.id)).toEqual(["%"])
+          const removed = yield* store.remove(`nul\u0000byte#8`)
+          expect(Option.getOrThrow(removed).principal.id).toBe("nul\u0000byte")
+          expect((yield* store.count).authenticated).toBe(hostile.length - 2)
+        })
+      ))
+
     it.effect("records handed out are frozen: mutating one throws and never changes the store", () =>
       withStore((store) =>
         Effect.gen(function*() {

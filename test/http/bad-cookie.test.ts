@@ -7,12 +7,13 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { AuthManager, HttpSession, SessionToken } from "effect-session"
+import { HttpSession, SessionToken } from "effect-session"
 import {
   cookieAttributes,
   cookieValue,
   forgedToken,
   json,
+  observe,
   rawGet,
   type Reply,
   request,
@@ -234,24 +235,6 @@ const rows: ReadonlyArray<Row> = [
     expect: refusedAfterLookup
   }
 ]
-
-interface Observed {
-  readonly reply: Reply
-  readonly storeCalls: Readonly<Record<string, number>>
-  readonly authCalls: ReadonlyArray<AuthManager.MockCall>
-}
-
-const observe = <R>(send: Effect.Effect<Reply, unknown, R>) =>
-  Effect.gen(function*() {
-    const probe = yield* StoreProbe
-    const mock = yield* AuthManager.MockAuthManager
-    const before = (yield* mock.calls).length
-    yield* probe.reset
-    const reply = yield* send
-    const storeCalls = yield* probe.calls
-    const authCalls = (yield* mock.calls).slice(before)
-    return { reply, storeCalls, authCalls } satisfies Observed
-  })
 
 describe("cookie header bad input", () => {
   for (const row of rows) {

@@ -132,6 +132,9 @@ export const router = HttpRouter.empty.pipe(
   // never touches the session
   HttpRouter.get("/untouched", Effect.succeed(HttpServerResponse.text("untouched"))),
   HttpRouter.post("/untouched", Effect.succeed(HttpServerResponse.text("untouched"))),
+  HttpRouter.put("/untouched", Effect.succeed(HttpServerResponse.text("untouched"))),
+  HttpRouter.patch("/untouched", Effect.succeed(HttpServerResponse.text("untouched"))),
+  HttpRouter.del("/untouched", Effect.succeed(HttpServerResponse.text("untouched"))),
   HttpRouter.post("/webhook", Effect.succeed(HttpServerResponse.text("hook"))),
   // stores the session (a visitor without one gets a cookie)
   HttpRouter.get("/save", Effect.zipRight(HttpSession.save, whoami)),
@@ -330,6 +333,31 @@ export const rawRequest = (port: number, head: string) =>
       socket.destroy()
     })
   })
+
+export interface Observed {
+  readonly reply: Reply
+  /** Store calls by operation, during the request. */
+  readonly storeCalls: Readonly<Record<string, number>>
+  /** The auth manager's calls during the request. */
+  readonly authCalls: ReadonlyArray<AuthManager.MockCall>
+}
+
+/** Sends a request and reports what it cost: store calls and auth manager calls. */
+export const observe = <R>(send: Effect.Effect<Reply, unknown, R>) =>
+  Effect.gen(function*() {
+    const probe = yield* StoreProbe
+    const mock = yield* AuthManager.MockAuthManager
+    const before = (yield* mock.calls).length
+    yield* probe.reset
+    const reply = yield* send
+    const storeCalls = yield* probe.calls
+    const authCalls = (yield* mock.calls).slice(before)
+    return { reply, storeCalls, authCalls } satisfies Observed
+  })
+
+/** The `authenticate` calls among the auth manager's calls. */
+export const authentications = (calls: ReadonlyArray<AuthManager.MockCall>) =>
+  calls.filter((call) => call._tag === "authenticate")
 
 /** A stored session (GET /save): its token and description. */
 export const mint = Effect.map(request("GET", "/save"), (reply) => ({

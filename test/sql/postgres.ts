@@ -27,8 +27,14 @@ export interface PostgresServer {
   readonly kill: () => Promise<void>
   /** Starts it again on the same directory and port (crash recovery keeps committed data). */
   readonly start: () => Promise<void>
+  /** Stops the server's processes where they are (SIGSTOP): it takes connections and answers nothing. */
+  readonly pause: () => Promise<void>
+  /** Lets them run again (SIGCONT). */
+  readonly resume: () => Promise<void>
   /** Stops it for good and removes its directory. */
   readonly stop: () => Promise<void>
+  /** The postmaster's pid and its processes' (empty when it is not running). */
+  readonly pids: () => Array<number>
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
@@ -121,7 +127,6 @@ export const spawnPostgres = async (): Promise<PostgresServer> => {
     "-c listen_addresses=127.0.0.1",
     `-c unix_socket_directories=${root}`,
     "-c fsync=off",
-    "-c synchronous_commit=off",
     "-c full_page_writes=off",
     "-c shared_buffers=32MB",
     "-c max_connections=300",
@@ -161,6 +166,15 @@ export const spawnPostgres = async (): Promise<PostgresServer> => {
       pid = undefined
     },
     start,
+    pause: async () => {
+      if (pid === undefined) return
+      for (const target of [pid, ...childrenOf(pid)]) process.kill(target, "SIGSTOP")
+    },
+    resume: async () => {
+      if (pid === undefined) return
+      for (const target of [pid, ...childrenOf(pid)]) process.kill(target, "SIGCONT")
+    },
+    pids: () => (pid === undefined ? [] : [pid, ...childrenOf(pid)]),
     stop: async () => {
       if (pid !== undefined && alive(pid)) {
         process.kill(pid, "SIGINT") // fast shutdown

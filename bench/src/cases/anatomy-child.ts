@@ -75,8 +75,8 @@ const main = async () => {
     const touched = (at: number) =>
       Effect.flatMap(
         store.touch(key, { now: at, idleBefore: { anonymous: at - IDLE_MS, authenticated: at - IDLE_MS } }),
-        (result: SessionStore.WriteResult) =>
-          result._tag === "Written"
+        (result: SessionStore.TouchResult) =>
+          result._tag === "Written" || result._tag === "Read"
             ? Effect.succeed({ ...result.record, token: Redacted.make(token) } as Session.Session)
             : Effect.fail(new InvalidSession({ reason: "Unknown", sessionId }))
       )

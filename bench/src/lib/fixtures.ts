@@ -42,7 +42,7 @@ export const mint = (n: number): { readonly tokens: Array<string>; readonly keys
 export const visit = (i: number, n: number): number => (i * 7_919 + 13) % n
 
 /** The anonymous principal shared by every anonymous session (as the mock auth manager does). */
-export const anonymous: Session.Principal = { id: "anonymous", anonymous: true }
+export const anonymous: Session.Principal = AuthManager.anonymous
 
 /** The principal of session `i` when sessions are authenticated (one user per session). */
 export const principalOf = (i: number, authenticated: boolean): Session.Principal =>

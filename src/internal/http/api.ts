@@ -30,7 +30,7 @@ export const handler = <R>(
     const existing = fiber.getFiberRef(State.ref)
     if (State.belongsTo(existing, request) && existing.transport === transport) return Effect.succeed(current)
     if (crossOrigin(http.settings, transport, request)) return Effect.fail(refuse("CrossOrigin"))
-    const state = State.make(http, request, transport, true)
+    const state = State.make(http, request, transport, { sanitize: true, inline: false })
     let ready: Effect.Effect<Current, Failure | R> = Effect.succeed(current)
     if (http.settings.open === "eager") ready = Effect.as(persist(state), current)
     if (needsToken(state)) {

@@ -21,6 +21,7 @@ import * as csrf from "./csrf.js"
 import { verifyCsrfToken } from "./operations.js"
 import { current, isFailure, persist } from "./session.js"
 import * as State from "./state.js"
+import * as writer from "./writer.js"
 
 const text = (body: string, status: number, headers?: Record<string, string>) =>
   HttpServerResponse.text(body, { status, ...(headers === undefined ? {} : { headers }) })
@@ -100,8 +101,27 @@ export const tokenAccepted = (state: State.State): Effect.Effect<boolean, Failur
 
 const CurrentTag = Context.GenericTag<Current>(State.CURRENT_KEY)
 
-const answered = <E, R>(app: HttpApp.Default<E, R>, state: State.State) =>
-  Effect.catchIf(app, isFailure as (u: E) => u is E & Failure, (error) => Effect.succeed(failureResponse(state, error)))
+// Session failures become responses; the writer goes with whatever response leaves: applied here
+// to a response the app returned, registered as a pre-response handler for an error response the
+// platform builds (a defect after a rotation still sends the new cookie).
+const answered = <E, R>(
+  app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
+  state: State.State,
+  write: boolean
+): Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, R> =>
+  Effect.matchCauseEffect(app, {
+    onFailure: (cause) => {
+      if (cause._tag === "Fail" && isFailure(cause.error)) {
+        const response = failureResponse(state, cause.error)
+        return Effect.succeed(write && state.writing ? writer.apply(state, state.request, response) : response)
+      }
+      return write && state.writing
+        ? Effect.zipRight(writer.register(state), Effect.failCause(cause))
+        : Effect.failCause(cause)
+    },
+    onSuccess: (response) =>
+      Effect.succeed(write && state.writing ? writer.apply(state, state.request, response) : response)
+  })
 
 /** The middleware for one transport. @internal */
 export const make =
@@ -110,29 +130,24 @@ export const make =
       const context = fiber.currentContext
       const request = Context.unsafeGet(context, HttpServerRequest.HttpServerRequest)
       const existing = fiber.getFiberRef(State.ref)
-      // applied twice (a router and a sub-router): the outer one did the work
-      if (State.belongsTo(existing, request) && existing.transport === transport) return answered(app, existing)
+      // applied twice (a router and a sub-router): the outer one did the work and writes the cookie
+      if (State.belongsTo(existing, request) && existing.transport === transport) return answered(app, existing, false)
       const http: Service | undefined = context.unsafeMap.get(State.SERVICE_KEY)
       if (http === undefined) return Effect.dieMessage("HttpSession.middleware: the HttpSession layer is not provided")
       if (crossOrigin(http.settings, transport, request)) {
         return Effect.as(logRefused(request, "CrossOrigin"), forbidden("CrossOrigin"))
       }
-      const state = State.make(http, request, transport, false)
-      let run: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, unknown> = answered(app, state)
-      if (http.settings.open === "eager") {
-        const app = run
-        run = Effect.matchEffect(persist(state), {
-          onFailure: (error) => Effect.succeed(failureResponse(state, error)),
-          onSuccess: () => app
-        })
-      }
+      const state = State.make(http, request, transport, { sanitize: false, inline: true })
+      let run: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown, unknown> = app
+      if (http.settings.open === "eager") run = Effect.zipRight(persist(state), run)
       if (needsToken(state)) {
-        const app = run
-        run = Effect.matchEffect(tokenAccepted(state), {
-          onFailure: (error) => Effect.succeed(failureResponse(state, error)),
-          onSuccess: (accepted) => accepted ? app : Effect.as(logRefused(request, "Token"), forbidden("Token"))
-        })
+        const checked = run
+        run = Effect.flatMap(
+          tokenAccepted(state),
+          (accepted) => accepted ? checked : Effect.as(logRefused(request, "Token"), forbidden("Token"))
+        )
       }
+      run = answered(run, state, true)
       // the layer provides CurrentSession once; a hand-made HttpSession service does not
       if (!context.unsafeMap.has(State.CURRENT_KEY)) run = Effect.provideService(run, CurrentTag, current)
       return Effect.zipRight(FiberRef.set(State.ref, state), run)

@@ -86,7 +86,7 @@ export const withState = <A, E, R>(f: (state: State.State) => Effect.Effect<A, E
     if (State.belongsTo(state, request)) return f(state)
     const http: Service | undefined = context.unsafeMap.get(State.SERVICE_KEY)
     if (http === undefined) return Effect.dieMessage("HttpSession: the HttpSession layer is not provided")
-    const created = State.make(http, request, "cookie", false)
+    const created = State.make(http, request, "cookie", { sanitize: false, inline: false })
     return Effect.zipRight(FiberRef.set(State.ref, created), f(created))
   })
 
@@ -119,8 +119,9 @@ export const authenticate = (
   })
 }
 
-// After logout: the anonymous principal this request authenticated as, else the standard one.
-const principalAfterLogout = (state: State.State): Session.Principal =>
+// After logout or a refused login: the anonymous principal this request authenticated as, else
+// the standard one.
+const anonymousPrincipal = (state: State.State): Session.Principal =>
   state.principal !== undefined && Exit.isSuccess(state.principal) && state.principal.value.anonymous
     ? state.principal.value
     : anonymous
@@ -140,7 +141,7 @@ export const unstored = (state: State.State, principal: Session.Principal, now: 
 
 /** A session for a visitor without one: not stored until something is written to it. */
 const fresh = (state: State.State): Effect.Effect<Session.Session, Failure> => {
-  const principal = state.loggedOut ? Effect.succeed(principalAfterLogout(state)) : authenticate(state)
+  const principal = state.anonymous ? Effect.succeed(anonymousPrincipal(state)) : authenticate(state)
   return Effect.matchEffect(principal, {
     onFailure: (error) => failWith(state, error),
     onSuccess: (principal) =>
@@ -161,8 +162,9 @@ const refused = (state: State.State, error: InvalidSession): Effect.Effect<Sessi
   const log = Effect.logDebug("session token refused").pipe(
     Effect.annotateLogs({ reason: error.reason, session: error.sessionId ?? "" })
   )
+  const registration = writer.need(state)
   return Effect.zipRight(
-    Effect.zipRight(log, writer.ensure(state)),
+    registration === undefined ? log : Effect.zipRight(log, registration),
     state.http.settings.onInvalid === "unauthorized" ? failWith(state, error) : fresh(state)
   )
 }
@@ -170,61 +172,94 @@ const refused = (state: State.State, error: InvalidSession): Effect.Effect<Sessi
 /** Marks the cookie as coming twice and fails: nothing is guessed, every copy is expired. @internal */
 export const ambiguous = (state: State.State, count: number): Effect.Effect<never, Failure> => {
   state.expire = "ambiguous"
+  const log = Effect.logDebug("session cookie refused: sent more than once").pipe(Effect.annotateLogs({ count }))
+  const registration = writer.need(state)
   return Effect.zipRight(
-    Effect.zipRight(
-      Effect.logDebug("session cookie refused: sent more than once").pipe(Effect.annotateLogs({ count })),
-      writer.ensure(state)
-    ),
+    registration === undefined ? log : Effect.zipRight(log, registration),
     failWith(state, new InvalidSession({ reason: "Ambiguous" }))
   )
 }
 
+// The end of a read: later reads get its answer, concurrent ones are woken up.
+const settle = (state: State.State, exit: Exit.Exit<Session.Session, Failure>) => {
+  state.loader = undefined
+  if (Exit.isFailure(exit) && exit.cause._tag === "Fail") state.failure = exit.cause.error
+  const waiters = state.waiters
+  if (waiters !== undefined) {
+    state.waiters = undefined
+    Deferred.unsafeDone(waiters, exit)
+  }
+}
+
+const settled = (state: State.State) => ({
+  onFailure: (error: Failure) => {
+    const exit = Exit.fail(error)
+    settle(state, exit)
+    return exit
+  },
+  onSuccess: (session: Session.Session) => {
+    const exit = Exit.succeed(session)
+    settle(state, exit)
+    return exit
+  }
+})
+
 const load = (state: State.State): Effect.Effect<Session.Session, Failure> => {
-  if (state.loggedOut) return fresh(state)
-  const found = tokenOf(state)
+  const found = state.loggedOut ? cookie.missing : tokenOf(state)
   switch (found._tag) {
     case "Missing":
-      return fresh(state)
+      return Effect.matchEffect(fresh(state), settled(state))
     case "Ambiguous":
-      return ambiguous(state, found.count)
+      return Effect.matchEffect(ambiguous(state, found.count), settled(state))
     case "Oversized":
-      return refused(state, new InvalidSession({ reason: "Malformed" }))
+      return Effect.matchEffect(refused(state, new InvalidSession({ reason: "Malformed" })), settled(state))
     case "Present": {
       // format first: a malformed value never reaches the store, a log or a span
-      if (!SessionToken.isWellFormed(found.value)) return refused(state, new InvalidSession({ reason: "Malformed" }))
+      if (!SessionToken.isWellFormed(found.value)) {
+        return Effect.matchEffect(refused(state, new InvalidSession({ reason: "Malformed" })), settled(state))
+      }
       const token = found.value
       return Effect.matchEffect(state.http.manager.lookupSession(state.request, token), {
-        onFailure: (error) => error._tag === "InvalidSession" ? refused(state, error) : failWith(state, error),
+        onFailure: (error) =>
+          Effect.matchEffect(
+            error._tag === "InvalidSession" ? refused(state, error) : failWith(state, error),
+            settled(state)
+          ),
         onSuccess: ({ session, touched }) => {
           state.session = session
           state.stored = true
           state.incoming = token
+          settle(state, Exit.succeed(session))
           if (!touched) return Effect.succeed(session)
           // the idle deadline moved (or validateSession replaced the session under a new token)
           state.moved = true
-          return Effect.as(writer.ensure(state), session)
+          return writer.noted(state, session)
         }
       })
     }
   }
 }
 
-/** The session of the request, read on first use; every later read gets the same answer. @internal */
+/**
+ * The session of the request, read on first use; every later read gets the same answer, and a
+ * read concurrent with the first waits for it (or reads again if the first was interrupted).
+ *
+ * @internal
+ */
 export const read = (state: State.State): Effect.Effect<Session.Session, Failure> => {
   if (state.session !== undefined) return Effect.succeed(state.session)
   if (state.failure !== undefined) return Effect.fail(state.failure)
-  if (state.loading) {
-    state.waiters ??= Deferred.unsafeMake<Session.Session, Failure>(FiberId.none)
-    return Deferred.await(state.waiters)
+  const loader = state.loader
+  if (loader !== undefined && loader.unsafePoll() === null) {
+    const waiters = state.waiters ??= Deferred.unsafeMake<Session.Session, Failure>(FiberId.none)
+    // the first reader was interrupted if its fiber ends before answering: read again
+    return Effect.raceFirst(
+      Deferred.await(waiters),
+      Effect.zipRight(Fiber.await(loader), Effect.suspend(() => read(state)))
+    )
   }
-  state.loading = true
-  return Effect.onExit(load(state), (exit) => {
-    state.loading = false
-    if (Exit.isFailure(exit) && exit.cause._tag === "Fail") state.failure = exit.cause.error
-    const waiters = state.waiters
-    state.waiters = undefined
-    return waiters === undefined ? Effect.void : Deferred.done(waiters, exit)
-  })
+  state.loader = Option.getOrUndefined(Fiber.getCurrentFiber())
+  return load(state)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -257,7 +292,7 @@ export const store = (
       state.session = stored
       state.stored = true
       state.loggedOut = false
-      return Effect.as(writer.ensure(state), stored)
+      return writer.noted(state, stored)
     }
   })
 }
@@ -275,15 +310,16 @@ export const persist = (state: State.State): Effect.Effect<Session.Session, Fail
  */
 export const keep = (state: State.State, session: Session.Session): Effect.Effect<Session.Session> => {
   const live = state.session
-  const next = session.token === undefined && live?.token !== undefined && live.key === session.key
+  // tokens are compared by their keys (reading a session's `token` may build a Redacted)
+  const next = !("token" in session) && live !== undefined && live.key === session.key && "token" in live
     ? { ...session, token: live.token }
     : session
-  const changed = live === undefined || live.token !== next.token || next.lastUsedAt > live.lastUsedAt
+  const changed = live === undefined || live.key !== next.key || next.lastUsedAt > live.lastUsedAt
   if (live !== undefined && next.lastUsedAt > live.lastUsedAt) state.moved = true
   state.session = next
   state.stored = true
   state.loggedOut = false
-  return changed ? Effect.as(writer.ensure(state), next) : Effect.succeed(next)
+  return changed ? writer.noted(state, next) : Effect.succeed(next)
 }
 
 // A failure of an operation on the stored session: an `InvalidSession` naming it (closed under
@@ -295,7 +331,10 @@ const failed = (state: State.State) => <E>(error: E): Effect.Effect<never, E> =>
   ) {
     state.expire = "dead"
     state.stored = false
-    return Effect.zipRight(writer.ensure(state), failWith(state, error))
+    const registration = writer.need(state)
+    return registration === undefined
+      ? failWith(state, error)
+      : Effect.zipRight(registration, failWith(state, error))
   }
   return failWith(state, error)
 }

@@ -9,6 +9,7 @@
 import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import type * as Deferred from "effect/Deferred"
 import type * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as GlobalValue from "effect/GlobalValue"
 import type { Failure, Service } from "../../HttpSession.js"
@@ -49,8 +50,9 @@ export interface State {
   stored: boolean
   /** The failure the first read ended with: later reads fail the same way. */
   failure: Failure | undefined
-  /** A read is in progress: others wait for it (created by the second reader). */
-  loading: boolean
+  /** The fiber reading the session, while it does: concurrent readers wait for it. */
+  loader: Fiber.RuntimeFiber<unknown, unknown> | undefined
+  /** Created by the second reader, completed by the first. */
   waiters: Deferred.Deferred<Session.Session, Failure> | undefined
   /** The token the request came with, when it named a live session. */
   incoming: string | undefined
@@ -60,15 +62,24 @@ export interface State {
   opened: boolean
   /** Why the token that came was refused (then the request got a new session). */
   rejected: InvalidSession | undefined
-  /** `logout` ran: a later read gets a new anonymous session, without authenticating. */
+  /** `logout` ran: a later read ignores the token that came. */
   loggedOut: boolean
+  /**
+   * A later read of a visitor without a session gets the anonymous principal without
+   * authenticating: after `logout`, or a `login` whose credentials were refused.
+   */
+  anonymous: boolean
   expire: Expire
   /** The session's idle deadline moved (a touch or a write): a rolling cookie is re-sent. */
   moved: boolean
   /** A 503 is being answered: the cookie is not refreshed (only a changed token is sent). */
   unavailable: boolean
-  /** The cookie writer is registered as a pre-response handler. */
+  /** The response must go through the cookie writer. */
   writing: boolean
+  /** The router middleware applies the writer to the response itself. */
+  readonly inline: boolean
+  /** The writer is registered as a pre-response handler. */
+  registered: boolean
   /** The request was refused (a wrong CSRF token): its response writes nothing. */
   refused: boolean
 }
@@ -78,22 +89,25 @@ export const make = (
   http: Service,
   request: HttpServerRequest.HttpServerRequest,
   transport: Transport,
-  sanitize: boolean
+  options: { readonly sanitize: boolean; readonly inline: boolean }
 ): State => ({
   http,
   request,
   transport,
-  sanitize,
+  sanitize: options.sanitize,
+  inline: options.inline,
+  registered: false,
   session: undefined,
   stored: false,
   failure: undefined,
-  loading: false,
+  loader: undefined,
   waiters: undefined,
   incoming: undefined,
   principal: undefined,
   opened: false,
   rejected: undefined,
   loggedOut: false,
+  anonymous: false,
   expire: "no",
   moved: false,
   unavailable: false,
