@@ -159,21 +159,14 @@ local removeCount = tonumber(ARGV[11])
 hdel(rkey(k), ARGV, 12, 11 + removeCount)
 hset(rkey(k), ARGV, 12 + removeCount)
 -- the data names' order: removed ones out, new ones at the end
-local gone, seen, names = {}, {}, {}
+local gone, kept = {}, {}
 for i = 12, 11 + removeCount do gone[string.sub(ARGV[i], 3)] = true end
 for _, name in ipairs(orderOf(h, flat)) do
-  if not gone[name] and not seen[name] then
-    seen[name] = true
-    names[#names + 1] = name
-  end
+  if not gone[name] then kept[#kept + 1] = name end
 end
-for i = 12 + removeCount, #ARGV, 2 do
-  local name = string.sub(ARGV[i], 3)
-  if not seen[name] then
-    seen[name] = true
-    names[#names + 1] = name
-  end
-end
+local seen, names = {}, {}
+appendNew(names, seen, kept, 1, 1, false)
+appendNew(names, seen, ARGV, 12 + removeCount, 2, true)
 setOrder(k, names)
 touched(k, h, now, ARGV[5])
 return "W" .. rejson(k)

@@ -85,33 +85,28 @@ export const make = (
         )
       )
 
-    /** Decodes records already removed from the store; those that do not decode are logged. */
-    const decodeRemoved = (operation: string, texts: ReadonlyArray<string>): Effect.Effect<Array<Session.Record>> => {
+    /** Decodes records; `bad` answers for each one that does not decode (log it, remove it). */
+    const decodeAll = (
+      texts: ReadonlyArray<string>,
+      bad: (key: string, reason: string) => Effect.Effect<void>
+    ): Effect.Effect<Array<Session.Record>> => {
       const records: Array<Session.Record> = []
-      const bad: Array<[string, string]> = []
+      const failed: Array<[string, string]> = []
       for (const text of texts) {
         const record = decodeRecord(text)
-        if (typeof record === "string") bad.push([keyIn(text), record])
+        if (typeof record === "string") failed.push([keyIn(text), record])
         else records.push(record)
       }
-      return bad.length === 0
+      return failed.length === 0
         ? Exit.succeed(records)
-        : Effect.as(Effect.forEach(bad, ([key, reason]) => logCorrupt(operation, key, reason)), records)
+        : Effect.as(Effect.forEach(failed, ([key, reason]) => bad(key, reason)), records)
     }
-
-    /** Decodes records still stored; those that do not decode are removed and logged. */
-    const decodeStored = (operation: string, texts: ReadonlyArray<string>): Effect.Effect<Array<Session.Record>> => {
-      const records: Array<Session.Record> = []
-      const bad: Array<[string, string]> = []
-      for (const text of texts) {
-        const record = decodeRecord(text)
-        if (typeof record === "string") bad.push([keyIn(text), record])
-        else records.push(record)
-      }
-      return bad.length === 0
-        ? Exit.succeed(records)
-        : Effect.as(Effect.forEach(bad, ([key, reason]) => dropStored(operation, key, reason)), records)
-    }
+    /** Records already removed from the store: those that do not decode are logged. */
+    const decodeRemoved = (operation: string, texts: ReadonlyArray<string>) =>
+      decodeAll(texts, (key, reason) => logCorrupt(operation, key, reason))
+    /** Records still stored: those that do not decode are removed and logged. */
+    const decodeStored = (operation: string, texts: ReadonlyArray<string>) =>
+      decodeAll(texts, (key, reason) => dropStored(operation, key, reason))
 
     /** One record of a write script's reply (status letter first): the record, or Missing if corrupt. */
     const storedRecord = <A>(
