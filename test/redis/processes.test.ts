@@ -49,7 +49,7 @@ const startWorker = (name: string, env: Record<string, string>): Promise<Worker>
     const pending = new Map<number, (reply: Reply) => void>()
     const defects: Array<string> = []
     let next = 1
-    const startup = setTimeout(() => reject(new Error(`${name} did not start in time`)), 30_000)
+    const startup = setTimeout(() => reject(new Error(`${name} did not start in time`)), 90_000)
     child.once("error", reject)
     child.once("exit", (code) => {
       for (const done of pending.values()) done({ ok: false, defect: `${name} exited with ${code}` })
@@ -123,7 +123,7 @@ describe.skipIf(server === undefined)("two processes sharing one Redis", () => {
       })
     }
     ;[one, two] = await Promise.all([startWorker("one", env), startWorker("two", env)])
-  }, 60_000)
+  }, 120_000)
 
   afterAll(async () => {
     await Promise.all([one?.stop(), two?.stop()])
