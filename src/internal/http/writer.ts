@@ -1,7 +1,9 @@
 /**
- * The cookie writer: a pre-response handler registered only by requests that have something to
- * write (a new or changed token, a moved rolling deadline, an expiry), so a request that leaves the
- * session alone pays nothing. It runs on whatever response goes out, error responses included.
+ * The cookie writer, for requests that have something to write (a new or changed token, a moved
+ * rolling deadline, an expiry): a request that leaves the session alone pays nothing. The router
+ * middleware applies it to the response that leaves; elsewhere (HttpApi, routes mounted without
+ * the middleware) it is a pre-response handler. Either way it sees whatever response goes out,
+ * error responses included.
  *
  * What it writes, in order of precedence:
  * - nothing on a cross-site request that came without a live session cookie (I10);
