@@ -9,7 +9,8 @@
  *
  * Demo users: alice / alice and bob / bob. Sessions live in memory: restarting the server logs
  * everybody out. With REDIS_URL=redis://127.0.0.1:6379 they live in Redis instead, shared by every
- * instance and surviving restarts (see `selectStore`). The manager's options come from the
+ * instance and surviving restarts; with DATABASE_URL=postgres://... in PostgreSQL; with
+ * SESSION_SQLITE=./sessions.db in a SQLite file (see `selectStore`). The manager's options come from the
  * environment (e.g. SESSION_IDLE_TIMEOUT="1 minute" to watch a session expire).
  *
  * Sessions are opened on demand: the login page and the 404 page store nothing; a visitor gets a
@@ -23,7 +24,9 @@ import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse, UrlParam
 import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
 import { Clock, Config, Console, Effect, Layer, Option, Schema, Stream } from "effect"
 import { AuthManager, HttpSession, Session, SessionManager, SessionStore } from "effect-session"
+import * as PgStore from "effect-session/SessionStore/Pg"
 import * as RedisStore from "effect-session/SessionStore/Redis"
+import * as SqliteStore from "effect-session/SessionStore/Sqlite"
 import { createServer } from "node:http"
 
 // ---------------------------------------------------------------------------------------------
@@ -62,11 +65,18 @@ const AuthLive = AuthManager.layerMock({
 /**
  * The session store, chosen from the environment: Redis when REDIS_URL is set (every instance of
  * the demo shares the sessions: start two on different ports, cookies ignore ports, so one login
- * serves both), else memory. To add a store, add a branch here.
+ * serves both); PostgreSQL when DATABASE_URL is set, SQLite when SESSION_SQLITE names a file (the
+ * tables are created at start); else memory. To add a store, add a branch here.
  */
 const selectStore = Effect.gen(function*() {
   if (Option.isSome(yield* Config.option(Config.redacted("REDIS_URL")))) {
     return { name: "Redis", layer: RedisStore.layerConfig() }
+  }
+  if (Option.isSome(yield* Config.option(Config.redacted("DATABASE_URL")))) {
+    return { name: "PostgreSQL", layer: PgStore.layerConfig() }
+  }
+  if (Option.isSome(yield* Config.option(Config.string("SESSION_SQLITE")))) {
+    return { name: "SQLite", layer: SqliteStore.layerConfig() }
   }
   return { name: "memory", layer: SessionStore.layerMemory }
 })

@@ -126,6 +126,28 @@ export const make = (
         : Exit.succeed(answer(record))
     }
 
+    /** The reply of a write script (a status letter, then the record): the store's answer. */
+    const written = (
+      operation: string,
+      key: string,
+      text: string
+    ): Effect.Effect<SessionStore.TouchResult | SessionStore.WriteResult> => {
+      switch (text.charCodeAt(0)) {
+        case MISSING:
+          return missingExit
+        case CORRUPT:
+          return Effect.as(logCorrupt(operation, key, FORMAT), missing)
+        case WRITTEN:
+          return storedRecord(operation, key, text, (record) => ({ _tag: "Written", record }))
+        case READ:
+          return storedRecord(operation, key, text, (record) => ({ _tag: "Read", record }))
+        case EXPIRED:
+          return storedRecord(operation, key, text, (record) => ({ _tag: "Expired", record }))
+        default:
+          return storedRecord(operation, key, text, (record) => ({ _tag: "Conflict", record }))
+      }
+    }
+
     const cutoffArgs = (cutoff: SessionStore.Cutoff) => [
       numberArg(cutoff.now),
       numberArg(cutoff.idleBefore.anonymous),
@@ -223,21 +245,7 @@ export const make = (
         "touch",
         scripts.touch,
         withBase([...ttlArgs, key, ...cutoffArgs(cutoff), numberArg(touchBefore)]),
-        (reply): Effect.Effect<SessionStore.TouchResult> => {
-          const text = asString(reply)
-          switch (text.charCodeAt(0)) {
-            case MISSING:
-              return missingExit
-            case CORRUPT:
-              return Effect.as(logCorrupt("touch", key, FORMAT), missing)
-            case WRITTEN:
-              return storedRecord("touch", key, text, (record) => ({ _tag: "Written", record }))
-            case READ:
-              return storedRecord("touch", key, text, (record) => ({ _tag: "Read", record }))
-            default:
-              return storedRecord("touch", key, text, (record) => ({ _tag: "Expired", record }))
-          }
-        },
+        (reply) => written("touch", key, asString(reply)) as Effect.Effect<SessionStore.TouchResult>,
         // Out of memory: Redis refuses writes, not reads. The session was read live a moment ago:
         // serve it untouched rather than fail every signed-in request.
         (cause) => isOutOfMemory(cause) ? Exit.succeed({ _tag: "Read", record: seen }) : undefined
@@ -259,21 +267,12 @@ export const make = (
       const removed = (patch.remove ?? []).map((name) => DATA + name)
       const set = (patch.set ?? []).flatMap(([name, value]) => [DATA + name, canonical(value)])
       const args = [...ttlArgs, key, ...cutoffArgs(cutoff), ...expect, String(removed.length), ...removed, ...set]
-      return c.run("update", scripts.update, withBase(args), (reply): Effect.Effect<SessionStore.WriteResult> => {
-        const text = asString(reply)
-        switch (text.charCodeAt(0)) {
-          case MISSING:
-            return missingExit
-          case CORRUPT:
-            return Effect.as(logCorrupt("update", key, FORMAT), missing)
-          case WRITTEN:
-            return storedRecord("update", key, text, (record) => ({ _tag: "Written", record }))
-          case EXPIRED:
-            return storedRecord("update", key, text, (record) => ({ _tag: "Expired", record }))
-          default:
-            return storedRecord("update", key, text, (record) => ({ _tag: "Conflict", record }))
-        }
-      })
+      return c.run(
+        "update",
+        scripts.update,
+        withBase(args),
+        (reply) => written("update", key, asString(reply)) as Effect.Effect<SessionStore.WriteResult>
+      )
     }
 
     const rekey: SessionStore.Service["rekey"] = (key, next, limits, cutoff) => {

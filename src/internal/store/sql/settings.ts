@@ -24,7 +24,7 @@ export const defaults = {
   prefix: "effect_",
   timeout: "5 seconds",
   migrate: true,
-  sweepBatchSize: 500
+  sweepBatchSize: 200
 } as const
 
 /** The names of the store's tables and objects, derived from the prefix. @internal */
