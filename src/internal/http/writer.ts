@@ -75,11 +75,13 @@ const varyCookie = (vary: string | undefined): string =>
     ? vary
     : `${vary}, Cookie`
 
-const uncacheable = (response: HttpServerResponse.HttpServerResponse) =>
-  HttpServerResponse.setHeaders(response, {
-    "cache-control": "no-store",
-    vary: varyCookie(response.headers["vary"])
-  })
+const uncacheable = (response: HttpServerResponse.HttpServerResponse, setCookie?: string) =>
+  HttpServerResponse.setHeaders(
+    response,
+    setCookie === undefined
+      ? { "cache-control": "no-store", vary: varyCookie(response.headers["vary"]) }
+      : { "set-cookie": setCookie, "cache-control": "no-store", vary: varyCookie(response.headers["vary"]) }
+  )
 
 /** Seconds the cookie may live, or `undefined` for a browser-session cookie. */
 const maxAgeOf = (state: State, session: Session.Session): number | undefined => {
@@ -102,14 +104,15 @@ const setToken = (
 ) => {
   const settings = state.http.settings
   const maxAge = maxAgeOf(state, session)
-  // a raw Set-Cookie line, serialised once; through `Cookies` when the handler set one raw already
-  const written = response.headers["set-cookie"] === undefined
-    ? HttpServerResponse.setHeader(response, "set-cookie", serialize(settings, request, token, maxAge))
-    : HttpServerResponse.unsafeSetCookie(response, settings.cookie.name, token, {
-      ...attributes(settings, request),
-      ...(maxAge === undefined ? {} : { maxAge: `${maxAge} seconds` })
-    })
-  return uncacheable(written)
+  // a raw Set-Cookie line, serialised once, set with the cache headers in one step; through
+  // `Cookies` when the handler set a raw one already
+  if (response.headers["set-cookie"] === undefined) {
+    return uncacheable(response, serialize(settings, request, token, maxAge))
+  }
+  return uncacheable(HttpServerResponse.unsafeSetCookie(response, settings.cookie.name, token, {
+    ...attributes(settings, request),
+    ...(maxAge === undefined ? {} : { maxAge: `${maxAge} seconds` })
+  }))
 }
 
 /**
