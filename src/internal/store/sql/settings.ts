@@ -5,11 +5,11 @@
  * @internal
  */
 import * as Config from "effect/Config"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { SessionConfigError } from "../../../SessionError.js"
-import { givenOptions } from "../../config.js"
+import * as config from "../../config.js"
 
 /** @internal */
 export interface StoreOptions {
@@ -75,22 +75,13 @@ export const validatePrefix = (prefix: string): Effect.Effect<Names, SessionConf
       })
     )
 
-/** A positive, finite duration in milliseconds, or a typed error naming the option. @internal */
+/** A positive, finite duration in milliseconds (the shared rule), or a typed error naming the option. @internal */
 export const millis = (
   option: string,
   input: Duration.DurationInput | undefined,
   fallback: Duration.DurationInput
-): Effect.Effect<number, SessionConfigError> => {
-  const value = input ?? fallback
-  const decoded = typeof value === "number" && (Number.isNaN(value) || value <= 0)
-    ? Option.none()
-    : Duration.decodeUnknown(value)
-  return Option.isSome(decoded) && Duration.isFinite(decoded.value) && Duration.toMillis(decoded.value) > 0
-    ? Effect.succeed(Math.ceil(Duration.toMillis(decoded.value)))
-    : Effect.fail(
-      new SessionConfigError({ option, reason: `must be a positive, finite duration, got ${String(value)}` })
-    )
-}
+): Effect.Effect<number, SessionConfigError> =>
+  Effect.map(config.millis(option, input ?? fallback, { off: false }), Math.ceil)
 
 /** @internal */
 export const validate = (options: StoreOptions): Effect.Effect<Settings, SessionConfigError> =>
@@ -116,7 +107,7 @@ export const lockKeys = (names: Names): readonly [number, number] => {
   return [0x65536573, hash | 0]
 }
 
-const optional = <A>(config: Config.Config<A>) => Config.option(config).pipe(Config.map(Option.getOrUndefined))
+const optional = <A>(c: Config.Config<A>) => Config.option(c).pipe(Config.map(Option.getOrUndefined))
 
 /**
  * The store options read through `Config`: `SESSION_SQL_PREFIX`, `SESSION_SQL_TIMEOUT` (a duration
@@ -130,4 +121,4 @@ export const storeConfig: Config.Config<StoreOptions> = Config.all({
   timeout: optional(Config.string("SESSION_SQL_TIMEOUT")),
   migrate: optional(Config.boolean("SESSION_SQL_MIGRATE")),
   sweepBatchSize: optional(Config.integer("SESSION_SQL_SWEEP_BATCH_SIZE"))
-}).pipe(Config.map(givenOptions<StoreOptions>))
+}).pipe(Config.map(config.givenOptions<StoreOptions>))
