@@ -5,21 +5,15 @@
  * `MANAGER_OPTIONS` (JSON of `SessionManager.Options`). Logs go to stderr.
  */
 import { HttpServerRequest } from "@effect/platform"
-import { Effect, Layer, ManagedRuntime, Redacted } from "effect"
+import { Effect, Redacted } from "effect"
 import { AuthManager, Session, SessionManager, SessionStore, SessionToken } from "effect-session"
 import * as RedisStore from "effect-session/SessionStore/Redis"
-import { serve } from "../support/worker.js"
+import { managerRuntime, serve } from "../support/worker.js"
 
 const url = process.env.REDIS_URL ?? ""
 const prefix = process.env.SESSION_REDIS_PREFIX ?? ""
-const options = JSON.parse(process.env.MANAGER_OPTIONS ?? "{}") as SessionManager.Options
 
-const runtime = ManagedRuntime.make(
-  SessionManager.layer(options).pipe(
-    Layer.provideMerge(RedisStore.layer({ url, prefix })),
-    Layer.provideMerge(AuthManager.layerMock({ users: { alice: {}, bob: {} } }))
-  )
-)
+const runtime = managerRuntime(RedisStore.layer({ url, prefix }))
 
 interface Command {
   readonly id: number

@@ -6,27 +6,17 @@
  * `MANAGER_OPTIONS` is JSON of `SessionManager.Options`. Logs go to stderr.
  */
 import { HttpServerRequest } from "@effect/platform"
-import { Effect, Layer, ManagedRuntime, Redacted } from "effect"
+import { Effect, Redacted } from "effect"
 import { AuthManager, Session, SessionManager, SessionStore, SessionToken } from "effect-session"
 import * as PgStore from "effect-session/SessionStore/Pg"
 import * as SqliteStore from "effect-session/SessionStore/Sqlite"
-import { serve } from "../support/worker.js"
+import { managerRuntime, serve } from "../support/worker.js"
 
-const store = process.env.SESSION_SQLITE !== undefined ? SqliteStore.layerConfig() : PgStore.layerConfig()
-const runtime = ManagedRuntime.make(
-  SessionManager.layer(JSON.parse(process.env.MANAGER_OPTIONS ?? "{}") as SessionManager.Options).pipe(
-    Layer.provideMerge(store),
-    Layer.provideMerge(AuthManager.layerMock({ users: { alice: {}, bob: {} } }))
-  )
+const runtime = managerRuntime(
+  process.env.SESSION_SQLITE !== undefined ? SqliteStore.layerConfig() : PgStore.layerConfig()
 )
 
-interface Command {
-  readonly id: number
-  readonly op: string
-  readonly user?: string
-  readonly token?: string
-  readonly value?: Session.Json
-}
+type Command = Partial<Record<"user" | "token", string>> & { readonly op: string; readonly value?: Session.Json }
 
 const Note = Session.dataKey("note", Session.Json)
 const ref = (token: string) => ({ key: SessionToken.hash(token), token: Redacted.make(token) })

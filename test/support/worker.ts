@@ -3,7 +3,8 @@
  * the runtime, writes each answer on stdout, and ends (disposing the runtime) when stdin closes.
  * Logs go to stderr: stdout carries the protocol only.
  */
-import { Cause, type Effect, Exit, type ManagedRuntime } from "effect"
+import { Cause, type Effect, Exit, Layer, ManagedRuntime } from "effect"
+import { AuthManager, SessionManager, type SessionStore } from "effect-session"
 import * as readline from "node:readline"
 
 /** One command: its id, the operation, and the operation's arguments. */
@@ -12,6 +13,18 @@ export interface Command {
   readonly op: string
   readonly [argument: string]: unknown
 }
+
+/**
+ * The instance every worker runs: a manager with the options of `MANAGER_OPTIONS` (JSON of
+ * `SessionManager.Options`) on `store`, with the mock auth manager's users alice and bob.
+ */
+export const managerRuntime = <E>(store: Layer.Layer<SessionStore.SessionStore, E>) =>
+  ManagedRuntime.make(
+    SessionManager.layer(JSON.parse(process.env.MANAGER_OPTIONS ?? "{}") as SessionManager.Options).pipe(
+      Layer.provideMerge(store),
+      Layer.provideMerge(AuthManager.layerMock({ users: { alice: {}, bob: {} } }))
+    )
+  )
 
 const send = (message: unknown) => process.stdout.write(`${JSON.stringify(message)}\n`)
 

@@ -83,18 +83,28 @@ export const millis = (
 ): Effect.Effect<number, SessionConfigError> =>
   Effect.map(config.millis(option, input ?? fallback, { off: false }), Math.ceil)
 
+/** An integer option within bounds, or a typed error naming the option. @internal */
+export const integerIn = (
+  option: string,
+  value: number,
+  min: number,
+  max: number
+): Effect.Effect<number, SessionConfigError> =>
+  Number.isSafeInteger(value) && value >= min && value <= max
+    ? Effect.succeed(value)
+    : Effect.fail(config.invalid(option, `must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`))
+
 /** @internal */
 export const validate = (options: StoreOptions): Effect.Effect<Settings, SessionConfigError> =>
   Effect.gen(function*() {
     const names = yield* validatePrefix(options.prefix ?? defaults.prefix)
     const timeout = yield* millis("timeout", options.timeout, defaults.timeout)
-    const sweepBatchSize = options.sweepBatchSize ?? defaults.sweepBatchSize
-    if (!Number.isSafeInteger(sweepBatchSize) || sweepBatchSize < 1 || sweepBatchSize > 10_000) {
-      return yield* new SessionConfigError({
-        option: "sweepBatchSize",
-        reason: `must be an integer from 1 to 10000, got ${JSON.stringify(sweepBatchSize)}`
-      })
-    }
+    const sweepBatchSize = yield* integerIn(
+      "sweepBatchSize",
+      options.sweepBatchSize ?? defaults.sweepBatchSize,
+      1,
+      10_000
+    )
     return { names, timeout, migrate: options.migrate ?? defaults.migrate, sweepBatchSize }
   })
 
