@@ -26,7 +26,7 @@ import { givenOptions } from "../internal/config.js"
 import { fromPool } from "../internal/store/sql/pgPool.js"
 import * as settings from "../internal/store/sql/settings.js"
 import * as internal from "../internal/store/sql/store.js"
-import { SessionConfigError, type SessionStoreError } from "../SessionError.js"
+import type { SessionConfigError, SessionStoreError } from "../SessionError.js"
 import * as SessionStore from "../SessionStore.js"
 
 /**
@@ -123,13 +123,7 @@ export const layer = (
     SessionStore.SessionStore,
     Effect.gen(function*() {
       const s = yield* settings.validate(options)
-      const poolSize = options.poolSize ?? 10
-      if (!Number.isSafeInteger(poolSize) || poolSize < 1 || poolSize > 1000) {
-        return yield* new SessionConfigError({
-          option: "poolSize",
-          reason: `must be an integer from 1 to 1000, got ${JSON.stringify(poolSize)}`
-        })
-      }
+      const poolSize = yield* settings.integerIn("poolSize", options.poolSize ?? 10, 1, 1000)
       const pool = yield* Effect.acquireRelease(
         Effect.sync(() => {
           const pool = new Pg.Pool(poolConfig(options, s.timeout, poolSize))

@@ -12,28 +12,17 @@
  * the same row: the floor of one round trip).
  */
 import * as PgClient from "@effect/sql-pg/PgClient"
-import * as SessionManager from "effect-session/SessionManager"
-import * as SessionStore from "effect-session/SessionStore"
 import * as PgStore from "effect-session/SessionStore/Pg"
 import * as SqlStore from "effect-session/SessionStore/Sql"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Redacted from "effect/Redacted"
 import { createRequire } from "node:module"
 import * as pg from "pg"
 import { argNumber, argValue } from "../../lib/env.js"
-import {
-  anonymous,
-  benchAuth,
-  expressSessionOf,
-  IDLE_MS,
-  managerOptions,
-  mint,
-  recordOf,
-  request
-} from "../../lib/fixtures.js"
+import { expressSessionOf, IDLE_MS, mint, request } from "../../lib/fixtures.js"
 import { load } from "./load.js"
+import { oursOn, runChild } from "./ours.js"
 
 const require = createRequire(import.meta.url)
 const argv = process.argv.slice(2)
@@ -81,42 +70,24 @@ const drive = async (op: (i: number) => Promise<unknown>, table?: string) => {
 
 const ours = async (storeOnly: boolean, onSqlClient = false) => {
   const prefix = `bench_${process.pid}_`
-  const store = onSqlClient
-    ? SqlStore.layer({ prefix }).pipe(
-      Layer.provide(PgClient.layer({ url: Redacted.make(url), maxConnections: poolSize }))
-    )
-    : PgStore.layer({ url, prefix, poolSize })
-  const runtime = ManagedRuntime.make(
-    SessionManager.layer({ ...managerOptions, touchInterval: "1 minute" }).pipe(
-      Layer.provideMerge(store),
-      Layer.provide(benchAuth),
-      Layer.orDie
-    )
-  )
-  const [manager, sessions] = await runtime.runPromise(
-    Effect.all([SessionManager.SessionManager, SessionStore.SessionStore])
-  )
-  const now = Date.now()
-  await runtime.runPromise(
-    Effect.forEach(keys, (key) => sessions.insert(recordOf(key, anonymous, now), SessionStore.unlimited), {
-      concurrency: poolSize,
-      discard: true
-    })
+  const o = await oursOn(
+    onSqlClient
+      ? SqlStore.layer({ prefix }).pipe(
+        Layer.provide(PgClient.layer({ url: Redacted.make(url), maxConnections: poolSize }))
+      )
+      : PgStore.layer({ url, prefix, poolSize }),
+    keys,
+    { concurrency: poolSize }
   )
   const result = storeOnly
     ? await drive(async (i) => {
       const at = Date.now()
-      const read = await Effect.runPromise(
-        sessions.touch(
-          keys[pick(i)],
-          { now: at, idleBefore: { anonymous: at - IDLE_MS, authenticated: at - IDLE_MS } },
-          at - 60_000
-        )
-      )
+      const cutoff = { now: at, idleBefore: { anonymous: at - IDLE_MS, authenticated: at - IDLE_MS } }
+      const read = await Effect.runPromise(o.store.touch(keys[pick(i)], cutoff, at - 60_000))
       if (read._tag !== "Read") throw new Error(`touch: ${read._tag}`)
     }, `${prefix}sessions`)
-    : await drive((i) => Effect.runPromise(manager.getSession(request, tokens[pick(i)])), `${prefix}sessions`)
-  await runtime.dispose()
+    : await drive((i) => Effect.runPromise(o.manager.getSession(request, tokens[pick(i)])), `${prefix}sessions`)
+  await o.dispose()
   return result
 }
 
@@ -161,23 +132,10 @@ const pgSelect = async () => {
   return result
 }
 
-const main = async () => {
-  const results = storeName === "ours"
-    ? await ours(false)
-    : storeName === "ours-store-touch"
-    ? await ours(true)
-    : storeName === "ours-on-sqlclient"
-    ? await ours(false, true)
-    : storeName === "connect-pg-simple"
-    ? await connectPgSimple()
-    : storeName === "pg-select"
-    ? await pgSelect()
-    : undefined
-  if (results === undefined) throw new Error(`unknown store ${storeName}`)
-  process.stdout.write(JSON.stringify({ store: storeName, results }) + "\n")
-}
-
-main().catch((error) => {
-  console.error(error)
-  process.exit(1)
+runChild(storeName, {
+  ours: async () => ({ results: await ours(false) }),
+  "ours-store-touch": async () => ({ results: await ours(true) }),
+  "ours-on-sqlclient": async () => ({ results: await ours(false, true) }),
+  "connect-pg-simple": async () => ({ results: await connectPgSimple() }),
+  "pg-select": async () => ({ results: await pgSelect() })
 })

@@ -13,8 +13,6 @@
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import Database from "better-sqlite3"
-import * as SessionManager from "effect-session/SessionManager"
-import * as SessionStore from "effect-session/SessionStore"
 import * as SqlStore from "effect-session/SessionStore/Sql"
 import * as SqliteStore from "effect-session/SessionStore/Sqlite"
 import * as Effect from "effect/Effect"
@@ -22,8 +20,11 @@ import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import { join } from "node:path"
 import { argNumber, argValue } from "../../lib/env.js"
-import { anonymous, benchAuth, IDLE_MS, managerOptions, mint, recordOf, request, visit } from "../../lib/fixtures.js"
+import { IDLE_MS, mint, request, visit } from "../../lib/fixtures.js"
 import { measure } from "../../lib/measure.js"
+import { oursOn, runChild } from "./ours.js"
+
+const stores = ["ours", "ours-store-touch", "ours-on-sqlclient", "sqlclient-select", "better-sqlite3"]
 
 const argv = process.argv.slice(2)
 const storeName = argValue(argv, "store") ?? "ours"
@@ -38,40 +39,19 @@ const options = {
 const { keys, tokens } = mint(size)
 const filename = join(dir, `${storeName}-${process.pid}.db`)
 
-/** Our manager and store on a store layer; `size` sessions inserted. */
-const ours = async (store: Layer.Layer<SessionStore.SessionStore, unknown>) => {
-  const runtime = ManagedRuntime.make(
-    SessionManager.layer({ ...managerOptions, touchInterval: "1 minute" }).pipe(
-      Layer.provideMerge(store),
-      Layer.provide(benchAuth),
-      Layer.orDie
-    )
-  )
-  const [manager, sessions] = await runtime.runPromise(
-    Effect.all([SessionManager.SessionManager, SessionStore.SessionStore])
-  )
-  const now = Date.now()
-  await runtime.runPromise(
-    Effect.forEach(keys, (key) => sessions.insert(recordOf(key, anonymous, now), SessionStore.unlimited), {
-      discard: true
-    })
-  )
-  return { manager, store: sessions, dispose: () => runtime.dispose() }
-}
-
 // in one fiber per batch (the in-process case's "fiber" mode): the loop, not runPromise, is measured
 const inFiber = (op: (i: number) => Effect.Effect<unknown, unknown>) => (start: number, count: number) =>
   Effect.runPromise(Effect.gen(function*() {
     for (let i = start; i < start + count; i++) yield* op(visit(i, size))
   }) as Effect.Effect<void>)
 
-const main = async () => {
+const measureStore = async () => {
   let result
   if (storeName === "ours" || storeName === "ours-store-touch" || storeName === "ours-on-sqlclient") {
     const layer = storeName === "ours-on-sqlclient"
       ? SqlStore.layer().pipe(Layer.provide(SqliteClient.layer({ filename })))
       : SqliteStore.layer({ filename })
-    const o = await ours(layer)
+    const o = await oursOn(layer, keys, { concurrency: 1 })
     const at = Date.now()
     const cutoff = { now: at, idleBefore: { anonymous: at - IDLE_MS, authenticated: at - IDLE_MS } }
     result = await measure(
@@ -113,12 +93,7 @@ const main = async () => {
   } else {
     throw new Error(`unknown store ${storeName}`)
   }
-  process.stdout.write(
-    JSON.stringify({ store: storeName, size, nsPerOp: result.nsPerOp, cpuNsPerOp: result.cpuNsPerOp }) + "\n"
-  )
+  return { size, nsPerOp: result.nsPerOp, cpuNsPerOp: result.cpuNsPerOp }
 }
 
-main().catch((error) => {
-  console.error(error)
-  process.exit(1)
-})
+runChild(storeName, Object.fromEntries(stores.map((store) => [store, measureStore])))

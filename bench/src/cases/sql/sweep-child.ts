@@ -89,6 +89,24 @@ const during = async <A>(sweep: () => Promise<A>, lookup: (i: number) => Promise
   }
 }
 
+/** The row of a sweep: what it removed, how long it took, its statements, the lookups meanwhile. */
+const rowOf = (
+  run: Awaited<ReturnType<typeof during>>,
+  removed: number,
+  statements: { readonly calls: number; readonly maxMs: number }
+): SweepRow => ({
+  store: storeName,
+  resident,
+  expired,
+  removed,
+  ms: run.ms,
+  statements: statements.calls,
+  maxStatementMs: statements.maxMs,
+  lookups: run.lookups,
+  lookupP99Ms: run.lookupP99Ms,
+  lookupMaxMs: run.lookupMaxMs
+})
+
 const ours = async (): Promise<SweepRow> => {
   const prefix = `sweep_${process.pid}_`
   const runtime = ManagedRuntime.make(
@@ -128,18 +146,7 @@ const ours = async (): Promise<SweepRow> => {
   await admin.query(
     `DROP TABLE ${prefix}sessions, ${prefix}session_links, ${prefix}session_counts, ${prefix}session_principals CASCADE`
   )
-  return {
-    store: storeName,
-    resident,
-    expired,
-    removed: run.result.closed,
-    ms: run.ms,
-    statements: after.calls,
-    maxStatementMs: after.maxMs,
-    lookups: run.lookups,
-    lookupP99Ms: run.lookupP99Ms,
-    lookupMaxMs: run.lookupMaxMs
-  }
+  return rowOf(run, run.result.closed, after)
 }
 
 const connectPgSimple = async (): Promise<SweepRow> => {
@@ -175,18 +182,7 @@ const connectPgSimple = async (): Promise<SweepRow> => {
   const countAfter = (await admin.query(`SELECT count(*)::int AS n FROM "${table}"`)).rows[0].n as number
   await admin.query(`DROP TABLE "${table}"`)
   await pool.end()
-  return {
-    store: storeName,
-    resident,
-    expired,
-    removed: countBefore - countAfter,
-    ms: run.ms,
-    statements: after.calls,
-    maxStatementMs: after.maxMs,
-    lookups: run.lookups,
-    lookupP99Ms: run.lookupP99Ms,
-    lookupMaxMs: run.lookupMaxMs
-  }
+  return rowOf(run, countBefore - countAfter, after)
 }
 
 const main = async () => {
