@@ -1,65 +1,148 @@
 /**
  * effect-session demo: a small server-rendered site with a login form, a per-session visit counter,
- * the list of your sessions with "log out everywhere else", and logout.
+ * the list of your sessions with "log out everywhere else", and logout. It tells you what happened:
+ * one-shot flash messages ("signed out", "signed out on another device", "session expired"), a
+ * failed login that keeps your username, a 404 page, and a page for a duplicate session cookie.
  *
  *   npx tsx examples/server.ts            # http://localhost:3000
  *   PORT=8080 npx tsx examples/server.ts  # another port (HOST=0.0.0.0 to listen beyond loopback)
  *
- * Demo users: alice / alice and bob / bob. Sessions live in memory (SessionLive): restarting the
- * server logs everybody out. With REDIS_URL=redis://127.0.0.1:6379 they live in Redis instead,
- * shared by every instance and surviving restarts.
+ * Demo users: alice / alice and bob / bob. Sessions live in memory: restarting the server logs
+ * everybody out. With REDIS_URL=redis://127.0.0.1:6379 they live in Redis instead, shared by every
+ * instance and surviving restarts; with DATABASE_URL=postgres://... in PostgreSQL; with
+ * SESSION_SQLITE=./sessions.db in a SQLite file (see `selectStore`). The manager's options come from the
+ * environment (e.g. SESSION_IDLE_TIMEOUT="1 minute" to watch a session expire).
+ *
+ * Sessions are opened on demand: the login page and the 404 page store nothing; a visitor gets a
+ * stored session (and a cookie) when something is written to it (a login, a flash message). The
+ * CSRF defence is HttpSession's own: a cross-site form post to /login or /logout is refused (403)
+ * before any session work.
  *
  * Only the public API is used, as an application would.
  */
 import { HttpRouter, HttpServer, HttpServerRequest, HttpServerResponse, UrlParams } from "@effect/platform"
 import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
-import { Clock, Config, Console, Effect, Layer, Option, Schema } from "effect"
-import { AuthManager, HttpSession, Session, SessionLive, SessionManager } from "effect-session"
+import { Clock, Config, Console, Effect, Layer, Option, Schema, Stream } from "effect"
+import { AuthManager, HttpSession, Session, SessionManager, SessionStore } from "effect-session"
+import * as PgStore from "effect-session/SessionStore/Pg"
 import * as RedisStore from "effect-session/SessionStore/Redis"
+import * as SqliteStore from "effect-session/SessionStore/Sqlite"
 import { createServer } from "node:http"
 
 // ---------------------------------------------------------------------------------------------
 // Authentication: two demo users, credentials read from the login form only
 // ---------------------------------------------------------------------------------------------
 
-const formCredentials = (request: HttpServerRequest.HttpServerRequest) => {
-  const isLoginForm = request.method === "POST" && request.url.split("?")[0] === "/login" &&
-    (request.headers["content-type"] ?? "").startsWith("application/x-www-form-urlencoded")
-  if (!isLoginForm) return Effect.succeedNone
-  return request.urlParamsBody.pipe(
-    Effect.map((params) =>
-      Option.map(UrlParams.getFirst(params, "username"), (username) => ({
-        username: username.trim(),
+const isLoginForm = (request: HttpServerRequest.HttpServerRequest) =>
+  request.method === "POST" && request.url.split("?")[0] === "/login" &&
+  (request.headers["content-type"] ?? "").startsWith("application/x-www-form-urlencoded")
+
+/** The login form's fields (the body is read once by the platform, and cached). */
+const loginForm = (request: HttpServerRequest.HttpServerRequest) =>
+  isLoginForm(request)
+    ? request.urlParamsBody.pipe(
+      Effect.map((params) => ({
+        username: Option.getOrElse(UrlParams.getFirst(params, "username"), () => "").trim(),
         password: Option.getOrElse(UrlParams.getFirst(params, "password"), () => "")
-      }))
-    ),
-    Effect.catchAll(() => Effect.succeedNone)
-  )
-}
+      })),
+      Effect.orElseSucceed(() => ({ username: "", password: "" }))
+    )
+    : Effect.succeed({ username: "", password: "" })
 
 const AuthLive = AuthManager.layerMock({
   users: {
     alice: { password: "alice", attributes: { name: "Alice" } },
     bob: { password: "bob", attributes: { name: "Bob" } }
   },
-  credentials: formCredentials
+  credentials: (request) =>
+    Effect.map(loginForm(request), (form) => form.username === "" ? Option.none() : Option.some(form))
 })
 
-// secure: "auto" writes `Secure` only on requests that came over TLS, so the cookie works on
-// plain http://localhost. In production leave the default (`secure: true`) or use "auto" with
-// `trustProxy: true` behind a TLS-terminating proxy that sets X-Forwarded-Proto.
-// With REDIS_URL set, sessions live in Redis and every instance of the demo shares them (start two
-// on different ports: cookies ignore ports, so one login serves both); otherwise in memory.
+// ---------------------------------------------------------------------------------------------
+// Where sessions live
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The session store, chosen from the environment: Redis when REDIS_URL is set (every instance of
+ * the demo shares the sessions: start two on different ports, cookies ignore ports, so one login
+ * serves both); PostgreSQL when DATABASE_URL is set, SQLite when SESSION_SQLITE names a file (the
+ * tables are created at start); else memory. To add a store, add a branch here.
+ */
+const selectStore = Effect.gen(function*() {
+  if (Option.isSome(yield* Config.option(Config.redacted("REDIS_URL")))) {
+    return { name: "Redis", layer: RedisStore.layerConfig() }
+  }
+  if (Option.isSome(yield* Config.option(Config.redacted("DATABASE_URL")))) {
+    return { name: "PostgreSQL", layer: PgStore.layerConfig() }
+  }
+  if (Option.isSome(yield* Config.option(Config.string("SESSION_SQLITE")))) {
+    return { name: "SQLite", layer: SqliteStore.layerConfig() }
+  }
+  return { name: "memory", layer: SessionStore.layerMemory }
+})
+
+const StoreName = Effect.map(selectStore, (store) => store.name)
+
+// The manager's options from the environment (SESSION_IDLE_TIMEOUT=..., see the README), defaults otherwise.
 const ManagerLive = Layer.unwrapEffect(
-  Effect.map(Config.option(Config.redacted("REDIS_URL")), (url) =>
-    Option.isSome(url)
-      ? SessionManager.layer().pipe(Layer.provide(RedisStore.layerConfig()))
-      : SessionLive)
+  Effect.map(selectStore, (store) => SessionManager.layerConfig().pipe(Layer.provide(store.layer)))
 )
 
-const SessionsLive = HttpSession.layer({ cookie: { secure: "auto" }, loginUrl: "/login?failed=1" }).pipe(
+// secure: "auto" writes `Secure` only on requests that came over TLS, so the cookie works on
+// plain http://localhost. In production leave the default (`secure: true`), and prefer
+// `hostPrefix: true` (the `__Host-` prefix: no other site under your domain can plant a cookie
+// of that name), or "auto" with `trustProxy: true` behind a proxy that sets X-Forwarded-Proto.
+// maxAge: "browser": the cookie lasts until the browser closes while the server enforces the idle
+// limit, so a browser coming back after it can be told that its session expired (with the default,
+// the cookie would have expired in the browser at the same moment, silently); written only when
+// the token changes (rolling: false), as it has no Max-Age to refresh.
+const SessionsLive = HttpSession.layer({
+  cookie: { secure: "auto", maxAge: "browser" },
+  rolling: false,
+  loginUrl: "/login"
+}).pipe(
   Layer.provideMerge(ManagerLive),
   Layer.provideMerge(AuthLive)
+)
+
+// Sessions closed by "log out everywhere else" (from the manager's event stream), so that the
+// browser holding one is told why it was signed out. Bounded; per process.
+const revoked = new Set<string>()
+const TrackRevocations = Layer.scopedDiscard(
+  Effect.forkScoped(
+    Stream.runForEach(SessionManager.events, (event) =>
+      Effect.sync(() => {
+        if (event._tag !== "Closed" || event.reason !== "Revoked") return
+        revoked.add(event.sessionId)
+        if (revoked.size > 10_000) revoked.delete(revoked.values().next().value!)
+      }))
+  )
+)
+
+// ---------------------------------------------------------------------------------------------
+// Flash messages: set before a redirect, shown once on the next page
+// ---------------------------------------------------------------------------------------------
+
+const FlashMessage = Schema.Struct({
+  kind: Schema.Literal("notice", "error"),
+  text: Schema.String,
+  username: Schema.optionalWith(Schema.String, { exact: true })
+})
+type Flash = typeof FlashMessage.Type
+const Flash = Session.dataKey("flash", FlashMessage)
+
+const flash = (message: Flash) => HttpSession.flash(Flash, message)
+
+/** Why the browser's session cookie was refused, in words, if it was. */
+const cookieNotice = Effect.map(
+  HttpSession.invalidated,
+  Option.map((error): Flash => {
+    if (error.reason === "Expired") return { kind: "error", text: "Your session expired. Please sign in again." }
+    if (error.reason === "Revoked" || (error.sessionId !== undefined && revoked.has(error.sessionId))) {
+      return { kind: "error", text: "You were signed out on another device." }
+    }
+    return { kind: "error", text: "Your session is no longer valid. Please sign in again." }
+  })
 )
 
 // ---------------------------------------------------------------------------------------------
@@ -88,12 +171,12 @@ const style = `
   p.muted, .muted { color: var(--muted); }
   label { display: block; font-weight: 600; margin: 14px 0 6px; }
   input { width: 100%; padding: 10px 12px; border: 1px solid #d0d5dd; border-radius: 8px; font-size: 16px; }
-  button { margin-top: 18px; padding: 10px 18px; border: 0; border-radius: 8px; background: var(--accent);
-           color: #fff; font-weight: 600; font-size: 15px; cursor: pointer; }
+  button, a.button { display: inline-block; margin-top: 18px; padding: 10px 18px; border: 0; border-radius: 8px;
+           background: var(--accent); color: #fff; font-weight: 600; font-size: 15px; cursor: pointer; text-decoration: none; }
   button.secondary { background: #fff; color: var(--ink); border: 1px solid #d0d5dd; }
   button.danger { background: var(--bad); }
   .row { display: flex; gap: 12px; flex-wrap: wrap; align-items: center; }
-  .error { background: #fdecea; color: var(--bad); border-radius: 8px; padding: 10px 12px; margin-top: 12px; }
+  .error { background: #fdecea; color: var(--bad); border-radius: 8px; padding: 10px 12px; margin-bottom: 16px; }
   .notice { background: #ecfdf3; color: #067647; border-radius: 8px; padding: 10px 12px; margin-bottom: 16px; }
   .counter { font-size: 44px; font-weight: 800; color: var(--accent); line-height: 1; }
   table { width: 100%; border-collapse: collapse; font-size: 15px; }
@@ -124,6 +207,13 @@ const page = (title: string, body: string, status = 200) =>
     }
   )
 
+const message = (flash: Option.Option<Flash>) =>
+  Option.match(flash, {
+    onNone: () => "",
+    onSome: ({ kind, text }) =>
+      `<div class="${kind}" id="flash" role="${kind === "error" ? "alert" : "status"}">${escape(text)}</div>`
+  })
+
 const redirect = (location: string) => HttpServerResponse.redirect(location, { status: 303 })
 
 const ago = (now: number, then: number) => {
@@ -131,49 +221,69 @@ const ago = (now: number, then: number) => {
   return seconds < 60 ? `${seconds} s ago` : `${Math.round(seconds / 60)} min ago`
 }
 
-const loginPage = (error: boolean, status = 200) =>
+const loginPage = (flash: Option.Option<Flash>) =>
   page(
     "Sign in",
     `<div class="card">
   <h1>Sign in</h1>
-  <p class="muted">Your browser already has an anonymous session; signing in rotates it to a new id.</p>
+  ${message(flash)}
   <form method="post" action="/login">
     <label for="username">Username</label>
-    <input id="username" name="username" autocomplete="username" required>
+    <input id="username" name="username" autocomplete="username" required value="${
+      escape(Option.getOrElse(Option.flatMap(flash, (f) => Option.fromNullable(f.username)), () => ""))
+    }">
     <label for="password">Password</label>
     <input id="password" name="password" type="password" autocomplete="current-password" required>
-    ${error ? `<div class="error" role="alert">Invalid username or password.</div>` : ""}
     <button type="submit">Sign in</button>
   </form>
 </div>
-<div class="card users"><h2>Demo users</h2><p class="muted">alice / alice &nbsp;·&nbsp; bob / bob</p></div>`,
-    status
+<div class="card users"><h2>Demo users</h2><p class="muted">alice / alice &nbsp;·&nbsp; bob / bob</p></div>`
   )
 
-// Cross-site form posts are already stopped by SameSite=Lax; refuse a foreign Origin as well.
-const sameOrigin = <E, R>(
-  handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
-): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R | HttpServerRequest.HttpServerRequest> =>
-  Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-    const origin = request.headers["origin"]
-    if (origin === undefined || origin === "null") return handler
-    try {
-      if (new URL(origin).host === request.headers["host"]) return handler
-    } catch {
-      // fall through
-    }
-    return Effect.succeed(HttpServerResponse.text("Cross-origin request refused", { status: 403 }))
-  })
+const notFound = page(
+  "Not found",
+  `<div class="card"><h1 id="not-found">Page not found</h1>
+  <p class="muted">There is nothing here.</p><a class="button" href="/">Go home</a></div>`,
+  404
+)
 
-const home = Effect.gen(function*() {
+// The request carried the session cookie twice (e.g. one planted by another site under this
+// domain): the server picks neither, and its response clears the copies it can reach.
+const duplicateCookiePage = page(
+  "Two session cookies",
+  `<div class="card"><h1 id="duplicate-cookie">Your browser sent two session cookies</h1>
+  <p>One of them may have been set by another site under this domain. Rather than guess which one
+  is yours, the server signed this request out and cleared the copies it can reach.</p>
+  <p class="muted">Continue to sign in again. If this page comes back, clear this site's cookies in your
+  browser. (Site operators: the <code>__Host-</code> cookie prefix, <code>cookie: { hostPrefix: true }</code>,
+  stops other sites from planting such a cookie.)</p>
+  <a class="button" id="continue" href="/">Continue</a></div>`,
+  400
+)
+
+/** A page that reads the session: a duplicate session cookie gets the explanation instead. */
+const withSession = <E, R>(handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+  Effect.catchIf(
+    handler,
+    (error): error is E & { readonly _tag: "InvalidSession"; readonly reason: "Ambiguous" } =>
+      typeof error === "object" && error !== null && "_tag" in error && error._tag === "InvalidSession" &&
+      "reason" in error && error.reason === "Ambiguous",
+    () => Effect.succeed(duplicateCookiePage)
+  )
+
+const home = withSession(Effect.gen(function*() {
   const current = yield* HttpSession.current
-  if (current.principal.anonymous) return redirect("/login")
+  if (current.principal.anonymous) {
+    // tell the browser why it is signed out, on the login page (stored as a flash message)
+    const notice = yield* cookieNotice
+    if (Option.isSome(notice)) yield* flash(notice.value)
+    return redirect("/login")
+  }
   const session = yield* HttpSession.updateData(Visits, (n) => Option.getOrElse(n, () => 0) + 1)
+  const notice = yield* HttpSession.pop(Flash)
   const visits = session.data["visits"] as number
   const sessions = yield* SessionManager.sessionsOf(session.principal.id)
   const now = yield* Clock.currentTimeMillis
-  const request = yield* HttpServerRequest.HttpServerRequest
-  const revoked = new URLSearchParams(request.url.split("?")[1] ?? "").get("revoked")
   const name = String(session.principal.attributes?.["name"] ?? session.principal.id)
   const rows = [...sessions]
     .sort((a, b) => b.lastUsedAt - a.lastUsedAt)
@@ -187,11 +297,7 @@ const home = Effect.gen(function*() {
     .join("")
   return page(
     "Home",
-    `${
-      revoked === null
-        ? ""
-        : `<div class="notice" role="status">Logged out ${escape(revoked)} other session(s).</div>`
-    }<div class="card">
+    `${message(notice)}<div class="card">
   <h1 id="greeting">Hello, ${escape(name)}</h1>
   <p class="muted">Signed in as <code id="principal">${escape(session.principal.id)}</code></p>
   <div class="row"><div class="counter" id="visits">${visits}</div>
@@ -207,40 +313,53 @@ const home = Effect.gen(function*() {
   </div>
 </div>`
   )
+}))
+
+const showLogin = withSession(Effect.gen(function*() {
+  const current = yield* HttpSession.current
+  if (!current.principal.anonymous) return redirect("/")
+  const flashed = yield* HttpSession.pop(Flash)
+  return loginPage(Option.isSome(flashed) ? flashed : yield* cookieNotice)
+}))
+
+// post/redirect/get: a failed login goes back to the form with a message and the username
+const submitLogin = withSession(
+  HttpSession.login.pipe(
+    Effect.as(redirect("/")),
+    Effect.catchTag("ExplicitLogin", () =>
+      Effect.gen(function*() {
+        const { username } = yield* loginForm(yield* HttpServerRequest.HttpServerRequest)
+        yield* flash({ kind: "error", text: "Invalid username or password.", username })
+        return redirect("/login")
+      }))
+  )
+)
+
+const revokeOthers = withSession(Effect.gen(function*() {
+  const session = yield* HttpSession.current
+  if (session.principal.anonymous) return redirect("/login")
+  const report = yield* SessionManager.closeAllOf(session.principal.id, { except: session })
+  yield* flash({ kind: "notice", text: `Logged out ${report.closed} other session(s).` })
+  return redirect("/")
+}))
+
+const logout = Effect.gen(function*() {
+  yield* HttpSession.logout
+  // the flash lives in a new anonymous session: the signed-in one is closed
+  yield* flash({ kind: "notice", text: "You are signed out." })
+  return redirect("/login")
 })
 
 const router = HttpRouter.empty.pipe(
   HttpRouter.get("/", home),
-  HttpRouter.get(
-    "/login",
-    Effect.gen(function*() {
-      const session = yield* HttpSession.current
-      if (!session.principal.anonymous) return redirect("/")
-      const request = yield* HttpServerRequest.HttpServerRequest
-      return loginPage(/[?&]failed=1(&|$)/.test(request.url))
-    })
-  ),
-  HttpRouter.post(
-    "/login",
-    sameOrigin(
-      HttpSession.login.pipe(
-        Effect.as(redirect("/")),
-        Effect.catchTag("ExplicitLogin", () => Effect.succeed(loginPage(true, 401)))
-      )
-    )
-  ),
-  HttpRouter.post(
-    "/sessions/revoke-others",
-    sameOrigin(Effect.gen(function*() {
-      const session = yield* HttpSession.current
-      if (session.principal.anonymous) return redirect("/login")
-      const report = yield* SessionManager.closeAllOf(session.principal.id, { except: session })
-      return redirect(`/?revoked=${report.closed}`)
-    }))
-  ),
-  HttpRouter.post("/logout", sameOrigin(Effect.as(HttpSession.logout, redirect("/login")))),
+  HttpRouter.get("/login", showLogin),
+  HttpRouter.post("/login", submitLogin),
+  HttpRouter.post("/sessions/revoke-others", revokeOthers),
+  HttpRouter.post("/logout", logout),
   HttpRouter.get("/favicon.ico", Effect.succeed(HttpServerResponse.empty({ status: 204 }))),
-  HttpRouter.use(HttpSession.middleware)
+  HttpRouter.use(HttpSession.middleware),
+  // no route: a page, and no session work at all
+  Effect.catchTag("RouteNotFound", () => Effect.succeed(notFound))
 )
 
 // ---------------------------------------------------------------------------------------------
@@ -252,7 +371,7 @@ const ServerLive = Layer.unwrapEffect(
     const port = yield* Config.port("PORT").pipe(Config.withDefault(3000))
     const host = yield* Config.string("HOST").pipe(Config.withDefault("127.0.0.1"))
     const shown = host === "127.0.0.1" || host === "::1" ? "localhost" : host
-    const storeName = Option.isSome(yield* Config.option(Config.string("REDIS_URL"))) ? "Redis" : "memory"
+    const storeName = yield* StoreName
     const announce = Layer.effectDiscard(Effect.flatMap(HttpServer.HttpServer, (server) =>
       Console.log(
         `effect-session demo listening on http://${shown}:${
@@ -261,6 +380,7 @@ const ServerLive = Layer.unwrapEffect(
       )))
     return HttpServer.serve(router).pipe(
       Layer.merge(announce),
+      Layer.merge(TrackRevocations),
       Layer.provide(NodeHttpServer.layer(createServer, { port, host }))
     )
   })

@@ -277,10 +277,13 @@ export class SessionDataError extends Schema.TaggedError<SessionDataError>()(
 }
 
 /**
- * The authentication manager itself failed: its `authenticate` or `validateSession` died (threw)
- * or did not answer within `authTimeout` (HTTP 503). Distinct from `ExplicitLogin` and
- * `InvalidSession`: nobody is logged out because the auth backend is down or broken, and a late
- * answer after the timeout is discarded (it never opens a session).
+ * The authentication manager itself failed: its `authenticate` or `validateSession` died (threw),
+ * did not answer within `authTimeout` (`Timeout`), or answered something that breaks the data rules
+ * (`Invalid`: a principal or a replacement session holding a value that is not JSON, such as a
+ * `Date` or a `BigInt`, or times that are not numbers; `cause` is the `SessionDataError` naming the
+ * part) (HTTP 503). Distinct from `ExplicitLogin` and `InvalidSession`: nobody is logged out
+ * because the auth backend is down or broken, a late answer after the timeout is discarded (it
+ * never opens a session), and an invalid answer never reaches the store.
  *
  * @example
  * ```ts
@@ -297,7 +300,7 @@ export class AuthManagerError extends Schema.TaggedError<AuthManagerError>()(
   "AuthManagerError",
   {
     operation: Schema.Literal("authenticate", "validateSession"),
-    reason: Schema.Literal("Timeout", "Defect"),
+    reason: Schema.Literal("Timeout", "Defect", "Invalid"),
     cause: Schema.optional(Schema.Defect)
   },
   HttpApiSchema.annotations({ status: 503 })

@@ -6,7 +6,7 @@
  *   npm run bench -- --smoke      seconds, tiny sizes, no timing assertions (CI)
  *   npm run bench -- --only ops   operation counts and CPU per request only (seconds)
  *   npm run bench -- --only ops --update-baseline   record the counts in bench/baseline/ops.json
- *   npm run bench -- --only http,redis      a subset: ops, inprocess, anatomy, heap, sweep, http, redis
+ *   npm run bench -- --only http,redis      a subset: ops, inprocess, anatomy, heap, sweep, http, redis, sql
  *   npm run bench -- --publish    also copy the charts to bench/charts/ (embedded in BENCHMARKS.md)
  *   npm run bench -- --diagnostics     diagnostic HTTP variants of ours and bare (always on with --full)
  *   npm run bench -- --full --only http --merge    re-run one case, keep the others of latest-full.json
@@ -21,6 +21,7 @@ import { arch, cpus, totalmem } from "node:os"
 import { join } from "node:path"
 import { BARE, type HttpRow, runHttp, servers } from "./cases/http.js"
 import { baselineFile, type OpsResult, runOps } from "./cases/ops.js"
+import { runSql, sqlCells, type SqlResults, sqlTable, sqlTargets } from "./cases/sql.js"
 import {
   type AnatomyRow,
   heapConfigs,
@@ -48,7 +49,7 @@ import { barPanels, logLogChart, type Series } from "./lib/svg.js"
 
 const argv = process.argv.slice(2)
 const mode: Mode = argv.includes("--full") ? "full" : argv.includes("--smoke") ? "smoke" : "quick"
-const cases = ["ops", "inprocess", "anatomy", "heap", "sweep", "http", "redis"] as const
+const cases = ["ops", "inprocess", "anatomy", "heap", "sweep", "http", "redis", "sql"] as const
 const only = new Set(argValue(argv, "only")?.split(",") ?? cases)
 for (const name of only) {
   if (!(cases as ReadonlyArray<string>).includes(name)) throw new Error(`unknown case ${name}: ${cases.join(", ")}`)
@@ -106,6 +107,9 @@ const meta = {
     "connect-redis": versionOf(benchDir, "connect-redis"),
     redis: versionOf(benchDir, "redis"),
     autocannon: versionOf(benchDir, "autocannon"),
+    pg: versionOf(repoDir, "pg"),
+    "better-sqlite3": versionOf(repoDir, "better-sqlite3"),
+    "connect-pg-simple": versionOf(benchDir, "connect-pg-simple"),
     "redis-server": (() => {
       try {
         return execFileSync("redis-server", ["--version"]).toString().split(" ")[2]?.replace("v=", "") ?? "?"
@@ -128,6 +132,7 @@ interface Results {
   sweep: Array<SweepRow>
   http: Array<HttpRow>
   redis: Array<RedisRow>
+  sql: SqlResults | undefined
   notes: Array<string>
 }
 
@@ -139,6 +144,7 @@ const results: Results = {
   sweep: [],
   http: [],
   redis: [],
+  sql: undefined,
   notes: []
 }
 
@@ -191,6 +197,10 @@ const run = async () => {
         results.notes.push(`redis ${row.store}, ${row.inflight} in flight: ${row.errors} operations failed`)
       }
     }
+  })
+  await attempt("sql", async () => {
+    results.sql = await runSql(mode, log)
+    if (results.sql.skipped !== undefined) results.notes.push(`sql: ${results.sql.skipped}`)
   })
 }
 
@@ -253,6 +263,7 @@ const coverage = (): Array<Cell> => {
       }
     }
   }
+  if (ran("sql")) cells.push(...sqlCells(results.sql))
   return cells
 }
 let redisSkipped: string | undefined
@@ -393,6 +404,7 @@ const targets = (): Array<Target> => {
       status: status(r === undefined ? undefined : r >= min)
     })
   }
+  if (results.sql !== undefined) out.push(...sqlTargets(results.sql))
   return out
 }
 
@@ -729,6 +741,8 @@ const markdown = (goals: ReadonlyArray<Target>): string =>
     httpTable(),
     "",
     redisTable(),
+    "",
+    sqlTable(results.sql),
     ""
   ].join("\n")
 
@@ -740,6 +754,7 @@ const mergeLatest = () => {
     if (!only.has(name) && Array.isArray(previous[name])) (results[name] as Array<unknown>) = previous[name]!
   }
   if (!only.has("ops") && previous.ops !== undefined) results.ops = previous.ops
+  if (!only.has("sql") && previous.sql !== undefined) results.sql = previous.sql
   const kept = cases.filter((name) => !only.has(name))
   results.notes.push(
     `cases ${kept.join(", ")} are from the run of ${previous.meta?.date ?? "?"} (commit ${

@@ -1,17 +1,19 @@
 /**
- * The SQL session store on PostgreSQL, with a connection pool of its own (`pg`, through
+ * The SQL session store on PostgreSQL, with a connection pool of its own (`pg`, the driver of
  * `@effect/sql-pg`), every wait bounded by `timeout`: connecting, lock waits and statements on the
  * server (`lock_timeout`, `statement_timeout`), and each answer on the client (`query_timeout`).
  * A database that is down or restarting gives `SessionStoreError` (`Unavailable`, `Timeout`) within
  * that bound; the pool reconnects on its own, and the store recovers without being rebuilt.
  *
- * The store itself is `SessionStore/Sql`'s (same tables, same guarantees); use that module instead
- * to keep sessions on the `SqlClient` your application already has.
+ * The store is `SessionStore/Sql`'s (same tables, same guarantees), with its statements run on the
+ * pool directly as named prepared statements: PostgreSQL parses and plans each once per
+ * connection, and a lookup costs one round trip and one `Effect.async`. Through a `SqlClient`, every
+ * statement also pays a tracing span, a scope and a reserved connection, and is parsed and planned
+ * again by the server (see BENCHMARKS.md). Use `SessionStore/Sql` instead to keep sessions on the
+ * `SqlClient` your application already has.
  *
  * @since 0.2.0
  */
-import * as Reactivity from "@effect/experimental/Reactivity"
-import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
@@ -21,15 +23,15 @@ import * as Redacted from "effect/Redacted"
 import type { ConnectionOptions } from "node:tls"
 import * as Pg from "pg"
 import { givenOptions } from "../internal/config.js"
-import * as executor from "../internal/store/sql/executor.js"
+import { fromPool } from "../internal/store/sql/pgPool.js"
 import * as settings from "../internal/store/sql/settings.js"
 import * as internal from "../internal/store/sql/store.js"
-import { SessionConfigError, type SessionStoreError } from "../SessionError.js"
+import type { SessionConfigError, SessionStoreError } from "../SessionError.js"
 import * as SessionStore from "../SessionStore.js"
-import type * as SqlStore from "./Sql.js"
 
 /**
- * Options of the PostgreSQL store layer: the store options, plus the connection.
+ * Options of the PostgreSQL store layer: the store options (as `SessionStore/Sql`'s `StoreOptions`),
+ * plus the connection.
  *
  * - `url`: a `postgres://` URL (redacted or not). Otherwise `host`, `port`, `database`, `username`,
  *   `password`, and for anything left out `pg`'s usual environment variables (`PGHOST`, ...).
@@ -52,7 +54,7 @@ import type * as SqlStore from "./Sql.js"
  * @since 0.2.0
  * @category options
  */
-export interface Options extends SqlStore.StoreOptions {
+export interface Options extends settings.StoreOptions {
   readonly url?: string | Redacted.Redacted<string>
   readonly host?: string
   readonly port?: number
@@ -121,26 +123,17 @@ export const layer = (
     SessionStore.SessionStore,
     Effect.gen(function*() {
       const s = yield* settings.validate(options)
-      const poolSize = options.poolSize ?? 10
-      if (!Number.isSafeInteger(poolSize) || poolSize < 1 || poolSize > 1000) {
-        return yield* new SessionConfigError({
-          option: "poolSize",
-          reason: `must be an integer from 1 to 1000, got ${JSON.stringify(poolSize)}`
-        })
-      }
-      const client = yield* PgClient.fromPool({
-        acquire: Effect.acquireRelease(
-          Effect.sync(() => {
-            const pool = new Pg.Pool(poolConfig(options, s.timeout, poolSize))
-            // an idle connection dropped by the server: the pool replaces it; nothing to report
-            pool.on("error", () => {})
-            return pool
-          }),
-          (pool) => Effect.promise(() => pool.end())
-        ),
-        applicationName: options.applicationName ?? "effect-session"
-      }).pipe(Effect.provide(Reactivity.layer), Effect.mapError((error) => executor.failure("connect", error)))
-      return yield* internal.build(executor.fromClient(client, "pg", s.names, s.timeout), s)
+      const poolSize = yield* settings.integerIn("poolSize", options.poolSize ?? 10, 1, 1000)
+      const pool = yield* Effect.acquireRelease(
+        Effect.sync(() => {
+          const pool = new Pg.Pool(poolConfig(options, s.timeout, poolSize))
+          // an idle connection dropped by the server: the pool replaces it; nothing to report
+          pool.on("error", () => {})
+          return pool
+        }),
+        (pool) => Effect.promise(() => pool.end())
+      )
+      return yield* internal.build(fromPool(pool, s.names, s.timeout, poolSize), s)
     })
   )
 

@@ -113,9 +113,14 @@ export type StoreOptions = settings.StoreOptions
  * Options of the store layer: the store options, plus the connection.
  *
  * - `url`: a `redis://` or `rediss://` URL (redacted or not); default `redis://127.0.0.1:6379`.
+ * - `nodes`: instead of `url`, the startup nodes of a Redis Cluster (URLs; the credentials and TLS
+ *   of the first apply to every node): the layer opens an ioredis `Cluster`.
  * - `connectTimeout` (5 seconds): the bound on each connection attempt, and how long building the
  *   layer waits for the first one (it builds anyway, with a warning, if Redis is not there yet).
- * - `redis`: further `ioredis` options, applied over `clientOptions` (override at your own risk).
+ * - `autoPipelining` (true): commands issued in the same tick leave in one write (ioredis'
+ *   `enableAutoPipelining`), which concurrent requests share.
+ * - `redis`: further `ioredis` options (of each node, on a cluster), applied over `clientOptions`
+ *   (override at your own risk); `cluster`: further `ClusterOptions`.
  *
  * @example
  * ```ts
@@ -128,6 +133,9 @@ export type StoreOptions = settings.StoreOptions
  *   connectTimeout: "2 seconds",
  *   redis: { connectionName: "shop-sessions" }
  * }
+ *
+ * // a Redis Cluster
+ * export const cluster: RedisStore.Options = { nodes: ["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"], prefix: "shop" }
  * ```
  *
  * @since 0.1.0
@@ -195,8 +203,9 @@ export const clientOptions = (
 ): RedisOptions => client.clientOptions(options.commandTimeout ?? 2000, options.connectTimeout ?? 5000)
 
 /**
- * Builds a store on an existing `ioredis` client, which the caller keeps owning (it is not closed
- * with the scope). Listeners that log connection errors once per outage are attached for the
+ * Builds a store on an existing `ioredis` client (a `Redis`, with Sentinel or TLS as you configure
+ * it, or a `Cluster`), which the caller keeps owning (it is not closed with the scope). The store's
+ * scripts are defined on it (`defineCommand`, names starting with `effectSession_`). Listeners that log connection errors once per outage are attached for the
  * scope. Give the client `clientOptions()` (or equivalent settings) for bounded failures; a client
  * without a `commandTimeout` gets a deadline of `commandTimeout` + 500 ms per call from the store.
  * A client still connecting is waited for, up to `commandTimeout`.

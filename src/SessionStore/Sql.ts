@@ -61,7 +61,7 @@ export type Dialect = "pg" | "sqlite"
  * - `timeout` (5 seconds): the bound on lock waits and statements (see the module documentation).
  * - `migrate` (`true`): create or upgrade the tables when the layer is built. With `false`, the
  *   layer only checks that they are current (run `migrate` yourself, or the SQL of `schema`).
- * - `sweepBatchSize` (500): rows removed per statement by a sweep, so no transaction holds its locks
+ * - `sweepBatchSize` (200): rows removed per statement by a sweep, so no transaction holds its locks
  *   for long; a sweep of more runs several.
  *
  * @example
@@ -74,12 +74,7 @@ export type Dialect = "pg" | "sqlite"
  * @since 0.2.0
  * @category options
  */
-export interface StoreOptions {
-  readonly prefix?: string
-  readonly timeout?: Duration.DurationInput
-  readonly migrate?: boolean
-  readonly sweepBatchSize?: number
-}
+export type StoreOptions = settings.StoreOptions
 
 /**
  * The defaults, as documented on `StoreOptions`.

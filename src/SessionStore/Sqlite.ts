@@ -28,7 +28,6 @@ import { fromDatabase } from "../internal/store/sql/sqliteDatabase.js"
 import * as internal from "../internal/store/sql/store.js"
 import type { SessionConfigError, SessionStoreError } from "../SessionError.js"
 import * as SessionStore from "../SessionStore.js"
-import type * as SqlStore from "./Sql.js"
 
 /**
  * Options of the SQLite store layer: the database file (`":memory:"` for a database that lives as
@@ -44,7 +43,7 @@ import type * as SqlStore from "./Sql.js"
  * @since 0.2.0
  * @category options
  */
-export interface Options extends SqlStore.StoreOptions {
+export interface Options extends settings.StoreOptions {
   readonly filename: string
 }
 

@@ -150,17 +150,43 @@ describe("a duplicate session cookie (cookie tossing)", () => {
       expect((yield* request("GET", "/", { cookie: `sid=${"A".repeat(42)}E` })).status).toBe(200)
     }).pipe(Effect.provide(serve())))
 
-  it.live("with a Domain or a Path configured, both the host-only Path=/ copy and the configured one are expired", () =>
+  it.live("with a Domain and a Path configured: the host-only copies (Path=/ and the path) and the domain's", () =>
     Effect.gen(function*() {
       const reply = yield* request("GET", "/", { cookie: twice(SessionToken.hash("x")) })
       expect(reply.status).toBe(401)
       expect([...reply.setCookies].sort()).toEqual([
         "sid=; Max-Age=0; Domain=example.com; Path=/app; HttpOnly; SameSite=Lax",
-        "sid=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax"
+        "sid=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax",
+        "sid=; Max-Age=0; Path=/app; HttpOnly; SameSite=Lax"
       ])
     }).pipe(Effect.provide(serve(router, {
       http: { cookie: { secure: false, domain: "example.com", path: "/app" } }
     }))))
+
+  it.live("on a named host: also the copies a sibling subdomain could plant (the host and its parents)", () =>
+    Effect.gen(function*() {
+      const reply = yield* request("GET", "/", {
+        cookie: twice(SessionToken.hash("x")),
+        headers: { host: "app.shop.example.test:8080" }
+      })
+      expect(reply.status).toBe(401)
+      expect([...reply.setCookies].sort()).toEqual([
+        "sid=; Max-Age=0; Domain=app.shop.example.test; Path=/; HttpOnly; SameSite=Lax",
+        "sid=; Max-Age=0; Domain=example.test; Path=/; HttpOnly; SameSite=Lax",
+        "sid=; Max-Age=0; Domain=shop.example.test; Path=/; HttpOnly; SameSite=Lax",
+        "sid=; Max-Age=0; Path=/; HttpOnly; SameSite=Lax"
+      ])
+    }).pipe(Effect.provide(serve())))
+
+  it.live("a __Host- cookie cannot be planted by another host: only its own copy is expired", () =>
+    Effect.gen(function*() {
+      const reply = yield* request("GET", "/", {
+        cookie: `__Host-sid=${SessionToken.hash("x")}; __Host-sid=${SessionToken.hash("y")}`,
+        headers: { host: "app.example.test" }
+      })
+      expect(reply.status).toBe(401)
+      expect(reply.setCookies).toEqual(["__Host-sid=; Max-Age=0; Path=/; HttpOnly; Secure; SameSite=Lax"])
+    }).pipe(Effect.provide(serve(router, { http: { cookie: { hostPrefix: true } } }))))
 
   it.live("a handler can explain it (the read fails InvalidSession Ambiguous) and the response still recovers", () =>
     Effect.gen(function*() {

@@ -51,71 +51,75 @@ const cycle = (i: number) =>
   })
 
 describe.skipIf(cluster === undefined)("Redis Cluster faults", () => {
-  it.live("a master killed under traffic from two instances: typed errors, no double release, service resumes", () =>
-    Effect.gen(function*() {
-      const prefix = freshPrefix("failover")
-      const instances = [instance(cluster!.urls, prefix), instance(cluster!.urls, prefix)]
-      yield* Effect.addFinalizer(() => Effect.promise(() => Promise.all(instances.map((i) => i.dispose()))))
-      const exits: Array<Exit.Exit<unknown, unknown>> = []
-      let stop = false
-      const traffic = (runtime: Instance) =>
-        Effect.promise(async () => {
-          for (let i = 0; i < 5000 && !stop; i++) {
-            exits.push(await runtime.runPromiseExit(cycle(i)))
-            await sleep(5)
-          }
-        })
-      // both layers built and serving before the fault
-      for (const runtime of instances) yield* Effect.promise(() => runtime.runPromise(cycle(1)))
-      const running = yield* Effect.fork(Effect.all(instances.map(traffic), { concurrency: "unbounded" }))
-      yield* Effect.sleep("700 millis")
-      const port = yield* Effect.promise(() => masterOf(cluster!.urls[0], prefix))
-      const master = cluster!.nodes.find((node) => node.port === port)!
-      yield* Effect.promise(() => master.kill())
-      yield* Effect.promise(() => cluster!.waitHealthy(30_000))
-      yield* Effect.sleep("2 seconds")
-      stop = true
-      yield* running.await
+  it.live(
+    "a master killed under traffic from two instances: typed errors, no double release, service resumes",
+    () =>
+      Effect.gen(function*() {
+        const prefix = freshPrefix("failover")
+        const instances = [instance(cluster!.urls, prefix), instance(cluster!.urls, prefix)]
+        yield* Effect.addFinalizer(() => Effect.promise(() => Promise.all(instances.map((i) => i.dispose()))))
+        const exits: Array<Exit.Exit<unknown, unknown>> = []
+        let stop = false
+        const traffic = (runtime: Instance) =>
+          Effect.promise(async () => {
+            for (let i = 0; i < 5000 && !stop; i++) {
+              exits.push(await runtime.runPromiseExit(cycle(i)))
+              await sleep(5)
+            }
+          })
+        // both layers built and serving before the fault
+        for (const runtime of instances) yield* Effect.promise(() => runtime.runPromise(cycle(1)))
+        const running = yield* Effect.fork(Effect.all(instances.map(traffic), { concurrency: "unbounded" }))
+        yield* Effect.sleep("700 millis")
+        const port = yield* Effect.promise(() => masterOf(cluster!.urls[0], prefix))
+        const master = cluster!.nodes.find((node) => node.port === port)!
+        yield* Effect.promise(() => master.kill())
+        yield* Effect.promise(() => cluster!.waitHealthy(30_000))
+        yield* Effect.sleep("2 seconds")
+        stop = true
+        yield* running.await
 
-      // failures during the failover are typed store errors (or a session lost with the master)
-      const failures = exits.filter(Exit.isFailure)
-      expect(failures.length).toBeGreaterThan(0)
-      for (const exit of failures) {
-        expect(Cause.isDie(exit.cause), Cause.pretty(exit.cause)).toBe(false)
-        const error = Cause.failureOption(exit.cause)
-        expect(error._tag === "Some" && (error.value as { _tag: string })._tag).toMatch(
-          /^(SessionStoreError|InvalidSession)$/
-        )
-      }
-      expect(
-        failures.some((exit) => {
+        // failures during the failover are typed store errors (or a session lost with the master)
+        const failures = exits.filter(Exit.isFailure)
+        expect(failures.length).toBeGreaterThan(0)
+        for (const exit of failures) {
+          expect(Cause.isDie(exit.cause), Cause.pretty(exit.cause)).toBe(false)
           const error = Cause.failureOption(exit.cause)
-          return error._tag === "Some" && (error.value as { _tag: string })._tag === "SessionStoreError"
-        })
-      ).toBe(true)
-      expect(exits.filter(Exit.isSuccess).length).toBeGreaterThan(0)
-
-      // both instances serve again, on the same layers
-      for (const runtime of instances) {
-        let served = false
-        for (let attempt = 0; attempt < 100 && !served; attempt++) {
-          served = Exit.isSuccess(yield* Effect.promise(() => runtime.runPromiseExit(cycle(1))))
-          if (!served) yield* Effect.sleep("100 millis")
+          expect(error._tag === "Some" && (error.value as { _tag: string })._tag).toMatch(
+            /^(SessionStoreError|InvalidSession)$/
+          )
         }
-        expect(served).toBe(true)
-      }
+        expect(
+          failures.some((exit) => {
+            const error = Cause.failureOption(exit.cause)
+            return error._tag === "Some" && (error.value as { _tag: string })._tag === "SessionStoreError"
+          })
+        ).toBe(true)
+        expect(exits.filter(Exit.isSuccess).length).toBeGreaterThan(0)
 
-      // let both sweepers claim what is left, then: no session was released twice
-      yield* Effect.sleep("2500 millis")
-      const released = yield* Effect.promise(() =>
-        Promise.all(
-          instances.map((runtime) =>
-            runtime.runPromise(Effect.flatMap(AuthManager.MockAuthManager, (mock) => mock.released))
+        // both instances serve again, on the same layers
+        for (const runtime of instances) {
+          let served = false
+          for (let attempt = 0; attempt < 100 && !served; attempt++) {
+            served = Exit.isSuccess(yield* Effect.promise(() => runtime.runPromiseExit(cycle(1))))
+            if (!served) yield* Effect.sleep("100 millis")
+          }
+          expect(served).toBe(true)
+        }
+
+        // let both sweepers claim what is left, then: no session was released twice
+        yield* Effect.sleep("2500 millis")
+        const released = yield* Effect.promise(() =>
+          Promise.all(
+            instances.map((runtime) =>
+              runtime.runPromise(Effect.flatMap(AuthManager.MockAuthManager, (mock) => mock.released))
+            )
           )
         )
-      )
-      const all = released.flat()
-      expect(all.length).toBeGreaterThan(0)
-      expect(new Set(all).size).toBe(all.length)
-    }).pipe(Effect.scoped), 120_000)
+        const all = released.flat()
+        expect(all.length).toBeGreaterThan(0)
+        expect(new Set(all).size).toBe(all.length)
+      }).pipe(Effect.scoped),
+    120_000
+  )
 })

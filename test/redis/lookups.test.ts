@@ -66,38 +66,42 @@ describe.skipIf(server === undefined || !server.owned)("Redis lookups and sweeps
         expect((after["evalsha"] ?? 0) + (after["eval"] ?? 0)).toBe(1)
       })))
 
-  it.effect("the sweep visits a bounded number of index entries per script call, 100k dead ones included", () =>
-    withRedisStore(url, (store, prefix) =>
-      Effect.gen(function*() {
-        const keys = keysOf(prefix)
-        // 100k entries whose records are gone (what safety-net TTLs leave behind), then live expired ones
-        const dead = 100_000
-        for (let from = 0; from < dead; from += 10_000) {
-          const args: Array<string | number> = []
-          for (let i = from; i < from + 10_000; i++) args.push(0, `${String(i).padStart(16, "0")}:dead${i}`)
-          yield* promise(() => redis.zadd(keys.lruAnonymous, ...args))
-        }
-        for (let i = 0; i < 5; i++) {
-          yield* store.insert(record(`live${i}`, undefined, { lastUsedAt: 1 }), SessionStore.unlimited)
-        }
-        const c = cutoff(10_000, { anonymous: 100 })
-        const first = yield* claimStep(store, c, 1000)
-        expect(first.visited).toBeLessThanOrEqual(256)
-        expect(first.more).toBe(true)
-        // the store keeps calling until it has claimed them all: every call stays bounded
-        let calls = 1
-        let claimed = first.records.length
-        let step = first
-        while (step.more && calls < 2000) {
-          step = yield* claimStep(store, c, 1000)
-          expect(step.visited).toBeLessThanOrEqual(256)
-          claimed += step.records.length
-          calls++
-        }
-        expect(claimed).toBe(5)
-        expect(calls).toBeGreaterThanOrEqual(Math.ceil(dead / 256))
-        expect(yield* promise(() => redis.zcard(keys.lruAnonymous))).toBe(0)
-      })), 120_000)
+  it.effect(
+    "the sweep visits a bounded number of index entries per script call, 100k dead ones included",
+    () =>
+      withRedisStore(url, (store, prefix) =>
+        Effect.gen(function*() {
+          const keys = keysOf(prefix)
+          // 100k entries whose records are gone (what safety-net TTLs leave behind), then live expired ones
+          const dead = 100_000
+          for (let from = 0; from < dead; from += 10_000) {
+            const args: Array<string | number> = []
+            for (let i = from; i < from + 10_000; i++) args.push(0, `${String(i).padStart(16, "0")}:dead${i}`)
+            yield* promise(() => redis.zadd(keys.lruAnonymous, ...args))
+          }
+          for (let i = 0; i < 5; i++) {
+            yield* store.insert(record(`live${i}`, undefined, { lastUsedAt: 1 }), SessionStore.unlimited)
+          }
+          const c = cutoff(10_000, { anonymous: 100 })
+          const first = yield* claimStep(store, c, 1000)
+          expect(first.visited).toBeLessThanOrEqual(256)
+          expect(first.more).toBe(true)
+          // the store keeps calling until it has claimed them all: every call stays bounded
+          let calls = 1
+          let claimed = first.records.length
+          let step = first
+          while (step.more && calls < 2000) {
+            step = yield* claimStep(store, c, 1000)
+            expect(step.visited).toBeLessThanOrEqual(256)
+            claimed += step.records.length
+            calls++
+          }
+          expect(claimed).toBe(5)
+          expect(calls).toBeGreaterThanOrEqual(Math.ceil(dead / 256))
+          expect(yield* promise(() => redis.zcard(keys.lruAnonymous))).toBe(0)
+        })),
+    120_000
+  )
 
   it.effect("claimExpired goes on past dead entries until it has max or nothing is left", () =>
     withRedisStore(url, (store, prefix) =>
@@ -141,14 +145,23 @@ describe.skipIf(server === undefined || !server.owned)("Redis lookups and sweeps
         yield* plant("old-anon", { id: "anonymous", anonymous: true }, 1)
         yield* plant("old-alice", alice, 2)
         const read = yield* store.touch("old-alice", cutoff(20), 20 - 1000)
-        expect(read._tag === "Read" && read.record).toMatchObject({ key: "old-alice", principal: alice, data: { cart: [1, 2] } })
+        expect(read._tag === "Read" && read.record).toMatchObject({
+          key: "old-alice",
+          principal: alice,
+          data: { cart: [1, 2] }
+        })
         expect((yield* store.listByPrincipal("alice")).map((r) => r.key)).toEqual(["old-alice"])
         expect(yield* store.count).toEqual({ anonymous: 1, authenticated: 1 })
         // a write gives it its JSON text: from then on a lookup is one HMGET
         expect((yield* store.update("old-anon", { set: [["n", 1]] }, cutoff(30)))._tag).toBe("Written")
         expect(yield* promise(() => redis.hexists(keys.record("old-anon"), "j"))).toBe(1)
         expect(Option.getOrThrow(yield* store.get("old-anon")).data).toEqual({ cart: [1, 2], n: 1 })
-        const rotated = yield* store.rekey("old-alice", { key: "new-alice", keep: ["cart"] }, SessionStore.unlimited, cutoff(40))
+        const rotated = yield* store.rekey(
+          "old-alice",
+          { key: "new-alice", keep: ["cart"] },
+          SessionStore.unlimited,
+          cutoff(40)
+        )
         expect(rotated._tag).toBe("Rekeyed")
         expect(Option.getOrThrow(yield* store.remove("new-alice")).data).toEqual({ cart: [1, 2] })
         expect(yield* store.count).toEqual({ anonymous: 1, authenticated: 0 })

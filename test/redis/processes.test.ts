@@ -4,105 +4,18 @@
  * every expired session is released exactly once across the two.
  */
 import { SessionToken } from "effect-session"
-import { type ChildProcess, spawn } from "node:child_process"
 import * as path from "node:path"
-import * as readline from "node:readline"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { type Instance as Worker, startProcess } from "../support/instance.js"
 import { freshPrefix, startRedis } from "./server.js"
 import { keysOf, rawClient, scoreOf, sleep } from "./support.js"
 
 const server = await startRedis()
 const raw = server === undefined ? undefined : rawClient(server.url)
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
-const tsx = path.join(root, "node_modules", ".bin", "tsx")
-const workerPath = path.join(root, "test", "redis", "worker.ts")
-
-interface Reply {
-  readonly id?: number
-  readonly ok?: boolean
-  readonly value?: any
-  readonly error?: { readonly _tag: string; readonly reason?: string }
-  readonly defect?: string
-  readonly ready?: boolean
-}
-
-interface Worker {
-  readonly name: string
-  readonly call: (op: string, args?: Record<string, unknown>) => Promise<Reply>
-  /** Calls and expects success. */
-  readonly ok: (op: string, args?: Record<string, unknown>) => Promise<any>
-  readonly stop: () => Promise<void>
-  readonly defects: Array<string>
-}
-
-const REQUEST_TIMEOUT = 15_000
-
-const startWorker = (name: string, env: Record<string, string>): Promise<Worker> =>
-  new Promise((resolve, reject) => {
-    const child: ChildProcess = spawn(tsx, [workerPath], {
-      cwd: root,
-      env: { ...process.env, ...env },
-      stdio: ["pipe", "pipe", "inherit"]
-    })
-    const pending = new Map<number, (reply: Reply) => void>()
-    const defects: Array<string> = []
-    let next = 1
-    const startup = setTimeout(() => reject(new Error(`${name} did not start in time`)), 30_000)
-    child.once("error", reject)
-    child.once("exit", (code) => {
-      for (const done of pending.values()) done({ ok: false, defect: `${name} exited with ${code}` })
-      pending.clear()
-    })
-    readline.createInterface({ input: child.stdout! }).on("line", (line) => {
-      const reply = JSON.parse(line) as Reply
-      if (reply.ready) {
-        clearTimeout(startup)
-        resolve(worker)
-        return
-      }
-      if (reply.defect !== undefined) defects.push(reply.defect)
-      const done = reply.id === undefined ? undefined : pending.get(reply.id)
-      if (done !== undefined) {
-        pending.delete(reply.id!)
-        done(reply)
-      }
-    })
-    const call = (op: string, args: Record<string, unknown> = {}) =>
-      new Promise<Reply>((done, fail) => {
-        const id = next++
-        const timer = setTimeout(() => {
-          pending.delete(id)
-          fail(new Error(`${name}: ${op} got no answer in ${REQUEST_TIMEOUT} ms`))
-        }, REQUEST_TIMEOUT)
-        pending.set(id, (reply) => {
-          clearTimeout(timer)
-          done(reply)
-        })
-        child.stdin!.write(`${JSON.stringify({ id, op, ...args })}\n`)
-      })
-    const worker: Worker = {
-      name,
-      call,
-      defects,
-      ok: async (op, args) => {
-        const reply = await call(op, args)
-        if (!reply.ok) throw new Error(`${name}: ${op} failed: ${JSON.stringify(reply.error ?? reply.defect)}`)
-        return reply.value
-      },
-      stop: async () => {
-        if (child.exitCode !== null || child.signalCode !== null) return
-        const exited = new Promise<void>((done) => child.once("exit", () => done()))
-        child.stdin!.end()
-        const timer = setTimeout(() => {
-          if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, "SIGKILL")
-        }, 10_000)
-        await exited
-        clearTimeout(timer)
-      }
-    }
-  })
+const workerPath = path.join(path.dirname(fileURLToPath(import.meta.url)), "worker.ts")
+const startWorker = (name: string, env: Record<string, string>): Promise<Worker> => startProcess(name, workerPath, env)
 
 describe.skipIf(server === undefined)("two processes sharing one Redis", () => {
   const prefix = freshPrefix("procs")

@@ -5,26 +5,15 @@
  * `MANAGER_OPTIONS` (JSON of `SessionManager.Options`). Logs go to stderr.
  */
 import { HttpServerRequest } from "@effect/platform"
-import { Cause, Effect, Exit, Layer, ManagedRuntime, Redacted } from "effect"
+import { Effect, Redacted } from "effect"
 import { AuthManager, Session, SessionManager, SessionStore, SessionToken } from "effect-session"
 import * as RedisStore from "effect-session/SessionStore/Redis"
-import * as readline from "node:readline"
-
-// stdout carries the protocol only
-console.log = (...args: Array<unknown>) => console.error(...args)
-console.info = console.log
-const send = (message: unknown) => process.stdout.write(`${JSON.stringify(message)}\n`)
+import { managerRuntime, serve } from "../support/worker.js"
 
 const url = process.env.REDIS_URL ?? ""
 const prefix = process.env.SESSION_REDIS_PREFIX ?? ""
-const options = JSON.parse(process.env.MANAGER_OPTIONS ?? "{}") as SessionManager.Options
 
-const runtime = ManagedRuntime.make(
-  SessionManager.layer(options).pipe(
-    Layer.provideMerge(RedisStore.layer({ url, prefix })),
-    Layer.provideMerge(AuthManager.layerMock({ users: { alice: {}, bob: {} } }))
-  )
-)
+const runtime = managerRuntime(RedisStore.layer({ url, prefix }))
 
 interface Command {
   readonly id: number
@@ -79,32 +68,4 @@ const handle = (command: Command) =>
     }
   })
 
-const main = async () => {
-  await runtime.runtime()
-  const lines = readline.createInterface({ input: process.stdin })
-  lines.on("line", (line) => {
-    const command = JSON.parse(line) as Command
-    if (command.op === "exit") {
-      lines.close()
-      return
-    }
-    void runtime.runPromiseExit(handle(command)).then((exit) => {
-      if (Exit.isSuccess(exit)) return send({ id: command.id, ok: true, value: exit.value ?? null })
-      const failure = Cause.failureOption(exit.cause)
-      if (failure._tag === "Some") {
-        const error = failure.value as { _tag: string; reason?: string }
-        return send({ id: command.id, ok: false, error: { _tag: error._tag, reason: error.reason } })
-      }
-      return send({ id: command.id, ok: false, defect: Cause.pretty(exit.cause) })
-    })
-  })
-  lines.on("close", () => {
-    void runtime.dispose().then(() => process.exit(0))
-  })
-  send({ ready: true })
-}
-
-main().catch((error) => {
-  console.error(error)
-  process.exit(1)
-})
+serve(runtime, (command) => handle(command as Command))

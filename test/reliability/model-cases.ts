@@ -13,6 +13,26 @@ export const base: ModelConfig = {
   touchInterval: undefined
 }
 
+/**
+ * The configurations every store runs: explicit sweeps, refusal at the caps, the background
+ * sweeper (stores whose sweep the model can order: in-process ones); the default touch interval,
+ * `"always"`, and 2 s; a tight per-principal cap, and the default one (the fair share at
+ * `maxSessions` decides).
+ */
+export const configs = {
+  evict: ["evict at the caps, explicit sweeps, default touch interval", base],
+  refuse: ["refuse at the caps, explicit sweeps, touch always", {
+    ...base,
+    onLimit: "refuse",
+    touchInterval: "always"
+  }],
+  sweeper: ["evict at the caps, background sweeper every 2 s, default touch interval", { ...base, sweepEvery: 2_000 }],
+  fairShare: [
+    "default per-principal cap (fair share at maxSessions), touch every 2 s",
+    { ...base, maxSessions: 4, maxSessionsPerPrincipal: undefined, maxAnonymousSessions: 1, touchInterval: 2_000 }
+  ]
+} as const satisfies Record<string, readonly [string, ModelConfig]>
+
 /** Scenarios that failed once, shrunk (and minimized by hand), kept forever. */
 export const regressions: ReadonlyArray<readonly [string, ModelConfig, ReadonlyArray<Op>]> = [
   // closeAllOf listed bob's session, a concurrent rotation moved it to a new key before the claim,
@@ -150,6 +170,20 @@ export const regressions: ReadonlyArray<readonly [string, ModelConfig, ReadonlyA
     [
       { _tag: "OpenFor", who: "alice", data: { name: "a", value: 3 } },
       { _tag: "OpenFor", who: "anon", data: "invalid" },
+      { _tag: "Get", h: 0 }
+    ]
+  ],
+  [
+    "a validateSession replacement is stored under a new token; one that is not JSON is refused, on every store",
+    base,
+    [
+      { _tag: "Open", who: "alice" },
+      { _tag: "SetData", h: 0, name: "b", value: 1 },
+      { _tag: "Replace", h: 0, valid: false },
+      { _tag: "Get", h: 0 },
+      { _tag: "Replace", h: 0, valid: true },
+      { _tag: "Get", h: 0 },
+      { _tag: "Close", h: 1 },
       { _tag: "Get", h: 0 }
     ]
   ]

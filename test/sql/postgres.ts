@@ -33,6 +33,8 @@ export interface PostgresServer {
   readonly resume: () => Promise<void>
   /** Stops it for good and removes its directory. */
   readonly stop: () => Promise<void>
+  /** The postmaster's pid and its processes' (empty when it is not running). */
+  readonly pids: () => Array<number>
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
@@ -172,6 +174,7 @@ export const spawnPostgres = async (): Promise<PostgresServer> => {
       if (pid === undefined) return
       for (const target of [pid, ...childrenOf(pid)]) process.kill(target, "SIGCONT")
     },
+    pids: () => (pid === undefined ? [] : [pid, ...childrenOf(pid)]),
     stop: async () => {
       if (pid !== undefined && alive(pid)) {
         process.kill(pid, "SIGINT") // fast shutdown

@@ -12,6 +12,8 @@ import * as PgStore from "effect-session/SessionStore/Pg"
 import * as SqlStore from "effect-session/SessionStore/Sql"
 import * as SqliteStore from "effect-session/SessionStore/Sqlite"
 import { cutoff, record } from "../contract/store-contract.js"
+
+const anon = { id: "anonymous", anonymous: true }
 import { freshPrefix, startPostgres } from "./postgres.js"
 import { scratchDirectory } from "./support.js"
 
@@ -210,5 +212,46 @@ describe.skipIf(server === undefined)("SQL store on PostgreSQL", () => {
       )
       // 51 lookups (one per touch), then one UPDATE: nothing else touched the table
       expect(calls.map((c) => [c.query.split(" ")[0], c.calls])).toEqual([["SELECT", 51], ["UPDATE", 1]])
+    }))
+
+  it.effect("concurrent lookups share statements, and each gets its own answer", () =>
+    Effect.gen(function*() {
+      const prefix = freshPrefix("batch")
+      yield* Effect.promise(() => server!.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))
+      yield* Effect.gen(function*() {
+        const store = yield* SessionStore.SessionStore
+        const live = Array.from({ length: 40 }, (_, i) => `live-${i}`)
+        yield* Effect.forEach(live, (key, i) =>
+          store.insert(record(key, anon, { lastUsedAt: 0, data: { i } }), SessionStore.unlimited))
+        yield* store.insert(record("old", anon, { lastUsedAt: 0, expiresAt: 10 }), SessionStore.unlimited)
+        yield* Effect.promise(() =>
+          server!.query("SELECT pg_stat_statements_reset()")
+        )
+        // 300 lookups at once: live keys (each several times), missing keys, an expired one
+        const asked = Array.from({ length: 300 }, (_, i) =>
+          i % 10 === 9 ? `missing-${i}` : i % 10 === 8 ? "old" : live[i % 40])
+        const answers = yield* Effect.forEach(asked, (key) =>
+          store.touch(key, cutoff(100), 100 - 1000), {
+          concurrency: "unbounded"
+        })
+        answers.forEach((answer, i) => {
+          const key = asked[i]
+          if (key.startsWith("missing")) expect(answer._tag).toBe("Missing")
+          else if (key === "old") expect(answer._tag).toBe("Expired")
+          else {
+            expect(answer._tag).toBe("Read")
+            expect(answer._tag === "Read" && answer.record.key).toBe(key)
+            expect(answer._tag === "Read" && answer.record.data).toEqual({ i: live.indexOf(key) })
+          }
+        })
+      }).pipe(Effect.provide(PgStore.layer({ url: server!.url(), prefix, poolSize: 4 })))
+      const [{ calls }] = yield* Effect.promise(() =>
+        server!.query("SELECT coalesce(sum(calls), 0)::int AS calls FROM pg_stat_statements WHERE query LIKE $1", [
+          `%${prefix}sessions%`
+        ])
+      )
+      // at most 4 statements in flight (the pool): the other lookups wait and go together
+      expect(calls).toBeGreaterThan(0)
+      expect(calls).toBeLessThan(300 / 4)
     }))
 })

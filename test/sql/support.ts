@@ -1,10 +1,11 @@
 /** Helpers shared by the SQL suites. */
-import { spawn } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
-import * as readline from "node:readline"
 import { fileURLToPath } from "node:url"
+import { type Instance, startProcess } from "../support/instance.js"
+
+export type { Instance }
 
 /** A temporary directory for SQLite files, with fresh file names. */
 export const scratchDirectory = (name: string) => {
@@ -17,92 +18,11 @@ export const scratchDirectory = (name: string) => {
   }
 }
 
-interface Reply {
-  readonly id?: number
-  readonly ok?: boolean
-  readonly value?: any
-  readonly error?: { readonly _tag: string; readonly reason?: string }
-  readonly defect?: string
-  readonly ready?: boolean
-}
+const worker = path.join(path.dirname(fileURLToPath(import.meta.url)), "worker.ts")
 
-/** An application instance in a process of its own (test/sql/worker.ts). */
-export interface Instance {
-  /** Sends a command; resolves with the reply (a failure is a reply, not a rejection). */
-  readonly call: (op: string, args?: Record<string, unknown>) => Promise<Reply>
-  /** Sends a command and answers its value; rejects on a failure. */
-  readonly ok: (op: string, args?: Record<string, unknown>) => Promise<any>
-  /** Defects the instance reported (there must be none). */
-  readonly defects: Array<string>
-  /** Ends the instance (its runtime is disposed) and waits for its exit. */
-  readonly stop: () => Promise<void>
-}
-
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
-
-/** Starts test/sql/worker.ts with `env` added to this process's environment. */
+/** Starts an application instance on a SQL store (test/sql/worker.ts) with `env` added to this process's environment. */
 export const startInstance = (name: string, env: Record<string, string>): Promise<Instance> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(path.join(root, "node_modules", ".bin", "tsx"), [path.join(root, "test", "sql", "worker.ts")], {
-      cwd: root,
-      env: { ...process.env, ...env },
-      stdio: ["pipe", "pipe", "inherit"]
-    })
-    const pending = new Map<number, (reply: Reply) => void>()
-    const defects: Array<string> = []
-    let next = 1
-    const startup = setTimeout(() => reject(new Error(`${name} did not start in time`)), 60_000)
-    child.once("error", reject)
-    child.once("exit", (code) => {
-      clearTimeout(startup)
-      reject(new Error(`${name} exited with ${code}`))
-      for (const done of pending.values()) done({ ok: false, defect: `${name} exited with ${code}` })
-      pending.clear()
-    })
-    const call = (op: string, args: Record<string, unknown> = {}) =>
-      new Promise<Reply>((done, fail) => {
-        const id = next++
-        const timer = setTimeout(() => {
-          pending.delete(id)
-          fail(new Error(`${name}: ${op} got no answer in 20 s`))
-        }, 20_000)
-        pending.set(id, (reply) => {
-          clearTimeout(timer)
-          done(reply)
-        })
-        child.stdin!.write(`${JSON.stringify({ id, op, ...args })}\n`)
-      })
-    const instance: Instance = {
-      call,
-      defects,
-      ok: async (op, args) => {
-        const reply = await call(op, args)
-        if (!reply.ok) throw new Error(`${name}: ${op} failed: ${JSON.stringify(reply.error ?? reply.defect)}`)
-        return reply.value
-      },
-      stop: async () => {
-        if (child.exitCode !== null || child.signalCode !== null) return
-        const exited = new Promise<void>((done) => child.once("exit", () => done()))
-        child.stdin!.end()
-        const timer = setTimeout(() => child.kill("SIGKILL"), 10_000)
-        await exited
-        clearTimeout(timer)
-      }
-    }
-    readline.createInterface({ input: child.stdout! }).on("line", (line) => {
-      const reply = JSON.parse(line) as Reply
-      if (reply.ready) {
-        clearTimeout(startup)
-        return resolve(instance)
-      }
-      if (reply.defect !== undefined) defects.push(reply.defect)
-      const done = reply.id === undefined ? undefined : pending.get(reply.id)
-      if (done !== undefined) {
-        pending.delete(reply.id!)
-        done(reply)
-      }
-    })
-  })
+  startProcess(name, worker, env)
 
 /** Polls `check` every 100 ms until it holds, at most `ms`. */
 export const eventually = async (check: () => Promise<boolean>, ms = 20_000): Promise<boolean> => {

@@ -6,30 +6,17 @@
  * `MANAGER_OPTIONS` is JSON of `SessionManager.Options`. Logs go to stderr.
  */
 import { HttpServerRequest } from "@effect/platform"
-import { Cause, Effect, Exit, Layer, ManagedRuntime, Redacted } from "effect"
+import { Effect, Redacted } from "effect"
 import { AuthManager, Session, SessionManager, SessionStore, SessionToken } from "effect-session"
 import * as PgStore from "effect-session/SessionStore/Pg"
 import * as SqliteStore from "effect-session/SessionStore/Sqlite"
-import * as readline from "node:readline"
+import { managerRuntime, serve } from "../support/worker.js"
 
-console.log = (...args: Array<unknown>) => console.error(...args)
-const send = (message: unknown) => process.stdout.write(`${JSON.stringify(message)}\n`)
-
-const store = process.env.SESSION_SQLITE !== undefined ? SqliteStore.layerConfig() : PgStore.layerConfig()
-const runtime = ManagedRuntime.make(
-  SessionManager.layer(JSON.parse(process.env.MANAGER_OPTIONS ?? "{}") as SessionManager.Options).pipe(
-    Layer.provideMerge(store),
-    Layer.provideMerge(AuthManager.layerMock({ users: { alice: {}, bob: {} } }))
-  )
+const runtime = managerRuntime(
+  process.env.SESSION_SQLITE !== undefined ? SqliteStore.layerConfig() : PgStore.layerConfig()
 )
 
-interface Command {
-  readonly id: number
-  readonly op: string
-  readonly user?: string
-  readonly token?: string
-  readonly value?: Session.Json
-}
+type Command = Partial<Record<"user" | "token", string>> & { readonly op: string; readonly value?: Session.Json }
 
 const Note = Session.dataKey("note", Session.Json)
 const ref = (token: string) => ({ key: SessionToken.hash(token), token: Redacted.make(token) })
@@ -74,26 +61,4 @@ const handle = (command: Command): Effect.Effect<unknown, unknown, any> => {
   }
 }
 
-const main = async () => {
-  await runtime.runtime()
-  const lines = readline.createInterface({ input: process.stdin })
-  lines.on("line", (line) => {
-    const command = JSON.parse(line) as Command
-    void runtime.runPromiseExit(handle(command)).then((exit) => {
-      if (Exit.isSuccess(exit)) return send({ id: command.id, ok: true, value: exit.value ?? null })
-      const failure = Cause.failureOption(exit.cause)
-      if (failure._tag === "Some") {
-        const error = failure.value as { _tag: string; reason?: string }
-        return send({ id: command.id, ok: false, error: { _tag: error._tag, reason: error.reason } })
-      }
-      return send({ id: command.id, ok: false, defect: Cause.pretty(exit.cause) })
-    })
-  })
-  lines.on("close", () => void runtime.dispose().then(() => process.exit(0)))
-  send({ ready: true })
-}
-
-main().catch((error) => {
-  console.error(error)
-  process.exit(1)
-})
+serve(runtime, (command) => handle(command as Command))

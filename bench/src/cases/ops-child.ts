@@ -49,7 +49,7 @@ const makeClient = async (variant: OpsVariant, counter?: OpCounter): Promise<Cli
     ? layer
     : Layer.mergeAll(layer, RuntimeFlags.enableOpSupervision, Supervisor.addSupervisor(counter))
   const { dispose, handler } = HttpApp.toWebHandlerLayer(app, full)
-  const first = await handler(new Request(URL_))
+  const first = await handler(new Request(new URL(variant.firstPath ?? "/", URL_)))
   const firstBody = await first.text()
   if (first.status !== 200) throw new Error(`${variant.name}: first request answered ${first.status}: ${firstBody}`)
   const headers = (variant.headers ?? cookieFrom)(first)

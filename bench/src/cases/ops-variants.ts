@@ -18,6 +18,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { randomBytes } from "node:crypto"
 
@@ -30,6 +31,8 @@ export interface OpsVariant {
     readonly app: HttpApp.Default<unknown, any>
     readonly layer: Layer.Layer<never, unknown>
   }
+  /** The path of the first request (default `/`, the measured route), e.g. one that opens a session. */
+  readonly firstPath?: string
   /**
    * The headers of every measured request, from the answer to a first request sent without any
    * (default: its `Set-Cookie` sent back as `Cookie`, i.e. a valid session cookie).
@@ -112,16 +115,37 @@ const mapMiddleware = (sessions: Map<string, MapEntry>) =>
 const Counter = Session.dataKey("counter", Schema.Number)
 
 /** `HttpSession.middleware` on the defaults (memory store), everyone anonymous, cookies over plain http. */
-const oursLayer = () =>
-  HttpSession.layer({ cookie: { secure: false } }).pipe(
+const oursLayer = (options: HttpSession.Options = {}) =>
+  HttpSession.layer({ cookie: { secure: false }, ...options }).pipe(
     Layer.provideMerge(SessionLive),
     Layer.provide(AuthManager.layer({ authenticate: () => Effect.succeed({ id: "anonymous", anonymous: true }) }))
   )
 
-const ours = (handler: HttpRouter.Route.Handler<unknown, any>) => () => ({
-  app: HttpRouter.empty.pipe(HttpRouter.get("/", handler), HttpRouter.use(HttpSession.middleware)),
-  layer: oursLayer()
+/**
+ * The measured route `/` behind the middleware, and `/mint`, which stores a session (a first
+ * request there gives the measured requests a valid session cookie, or token in `x-token`).
+ */
+const ours = (
+  handler: HttpRouter.Route.Handler<unknown, any>,
+  options: HttpSession.Options = {},
+  transport: "cookie" | "bearer" = "cookie"
+) =>
+() => ({
+  app: HttpRouter.empty.pipe(
+    HttpRouter.get("/", handler),
+    HttpRouter.get(
+      "/mint",
+      Effect.map(HttpSession.save, (session) =>
+        HttpServerResponse.text("minted", {
+          headers: { "x-token": session.token === undefined ? "" : Redacted.value(session.token) }
+        }))
+    ),
+    HttpRouter.use(HttpSession.makeMiddleware({ transport }))
+  ),
+  layer: oursLayer(options)
 })
+
+const read = Effect.map(HttpSession.current, (session) => text(`${session.principal.id} ${Session.shortId(session)}`))
 
 // ---------------------------------------------------------------------------------------------
 // The list
@@ -148,17 +172,20 @@ export const variants: ReadonlyArray<OpsVariant> = [
   },
   {
     name: "ours-untouched",
-    label: "OURS HttpSession.middleware, route never touches the session",
+    label: "OURS HttpSession.middleware, valid cookie, route never touches the session",
+    firstPath: "/mint",
     make: ours(Effect.sync(() => text("ok")))
   },
   {
     name: "ours-read",
-    label: "OURS, route reads it (HttpSession.current)",
-    make: ours(Effect.map(HttpSession.current, (session) => text(Session.shortId(session))))
+    label: "OURS, valid cookie, route reads it (HttpSession.current)",
+    firstPath: "/mint",
+    make: ours(read)
   },
   {
     name: "ours-counter",
-    label: "OURS, route increments a counter (HttpSession.updateData)",
+    label: "OURS, valid cookie, route increments a counter (HttpSession.updateData)",
+    firstPath: "/mint",
     body: "counter",
     make: ours(
       Effect.map(
@@ -166,5 +193,24 @@ export const variants: ReadonlyArray<OpsVariant> = [
         (session) => text(String(session.data.counter))
       )
     )
+  },
+  {
+    name: "ours-read-new",
+    label: "OURS, no cookie, route reads (lazy: authenticate, nothing stored, no Set-Cookie)",
+    headers: () => ({}),
+    make: ours(read)
+  },
+  {
+    name: "ours-eager-read",
+    label: "OURS with open: \"eager\", valid cookie, route reads",
+    firstPath: "/mint",
+    make: ours(read, { open: "eager" })
+  },
+  {
+    name: "ours-bearer-read",
+    label: "OURS bearer transport, valid token, route reads",
+    firstPath: "/mint",
+    headers: (first) => ({ authorization: `Bearer ${first.headers.get("x-token")}` }),
+    make: ours(read, {}, "bearer")
   }
 ]

@@ -4,8 +4,11 @@
  *
  *   node --import tsx src/cases/redis-child.ts --store ours --port 6390 --inflight 1,64 --seconds 2 --sessions 1000
  *
- * Stores: `ours` (SessionManager.getSession over SessionStore/Redis: validate + touch, one Lua
- * script), `ours-store-touch` (the store's touch alone), `connect-redis` (its `get`: GET + parse),
+ * Stores: `ours` (SessionManager.getSession over SessionStore/Redis, one ioredis connection with
+ * auto-pipelining: a lookup whose touch is not due is one HMGET; the JSON line also gives the
+ * Redis commands per lookup, from INFO commandstats), `ours-no-pipelining` (the same without
+ * auto-pipelining), `ours-store-touch` (the store's touch alone, always due: read + touch script),
+ * `connect-redis` (its `get`: GET + parse, one node-redis connection, which pipelines),
  * `connect-redis-touch` (get, then touch: what express-session does per unmodified request),
  * `ioredis-get` and `node-redis-get` (a bare GET: the floor of one round trip).
  */
@@ -58,6 +61,8 @@ const drive = async (op: (i: number) => Promise<unknown>): Promise<Array<Through
 }
 
 const MAX_ERRORS = 1_000
+/** Operations run during the warm-ups (they reach Redis too). */
+let warmups = 0
 
 const driveAt = async (inflight: number, op: (i: number) => Promise<unknown>): Promise<Throughput> => {
   let next = 0
@@ -80,7 +85,7 @@ const driveAt = async (inflight: number, op: (i: number) => Promise<unknown>): P
     const until = performance.now() + ms
     return Promise.all(Array.from({ length: inflight }, () => loop(until)))
   }
-  await loops(Math.min(500, seconds * 250))
+  warmups += (await loops(Math.min(500, seconds * 250))).reduce((a, b) => a + b, 0)
   const started = performance.now()
   const done = (await loops(seconds * 1000)).reduce((a, b) => a + b, 0)
   const elapsed = (performance.now() - started) / 1000
@@ -95,9 +100,19 @@ const driveAt = async (inflight: number, op: (i: number) => Promise<unknown>): P
   }
 }
 
-const ours = async (touchOnly: boolean) => {
+/** Redis commands run since the last `CONFIG RESETSTAT` (INFO commandstats), less those two. */
+const commandsRun = async (admin: Redis): Promise<number> => {
+  const text = await admin.info("commandstats")
+  let calls = 0
+  for (const match of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    if (match[1] !== "info" && !match[1].startsWith("config")) calls += Number(match[2])
+  }
+  return calls
+}
+
+const ours = async (touchOnly: boolean, autoPipelining = true) => {
   // the layer opens its own connection and waits (bounded) for it
-  const storeLayer = RedisStore.layer({ url, prefix: `bench-ours-${process.pid}` })
+  const storeLayer = RedisStore.layer({ url, prefix: `bench-ours-${process.pid}`, autoPipelining })
   const runtime = ManagedRuntime.make(
     SessionManager.layer(managerOptions).pipe(Layer.provideMerge(storeLayer), Layer.provide(benchAuth), Layer.orDie)
   )
@@ -115,14 +130,21 @@ const ours = async (touchOnly: boolean) => {
     const at = Date.now()
     return { now: at, idleBefore: { anonymous: at - IDLE_MS, authenticated: at - IDLE_MS } }
   }
+  const admin = new Redis(url)
+  await admin.config("RESETSTAT")
   const result = touchOnly
     ? await drive(async (i) => {
       const written = await Effect.runPromise(store.touch(keys[i], cutoff()))
       if (written._tag !== "Written") throw new Error(`touch: ${written._tag}`)
     })
     : await drive((i) => Effect.runPromise(manager.getSession(request, tokens[i])))
+  const commands = await commandsRun(admin)
+  admin.disconnect()
   await runtime.dispose()
-  return result
+  const ops = result.reduce((sum, r) => sum + r.ops, 0)
+  // every operation of the warm-up runs too: an upper bound, exact when each costs the same
+  console.error(`${storeName}: ${commands} Redis commands for at least ${ops} operations`)
+  return result.map((r) => ({ ...r, commandsPerOp: commands / (ops + warmups) }))
 }
 
 const connectRedis = async (touch: boolean) => {
@@ -160,6 +182,8 @@ const rawGet = async (client: "ioredis" | "node-redis") => {
 const main = async () => {
   const result = storeName === "ours"
     ? await ours(false)
+    : storeName === "ours-no-pipelining"
+    ? await ours(false, false)
     : storeName === "ours-store-touch"
     ? await ours(true)
     : storeName === "connect-redis"

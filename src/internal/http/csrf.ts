@@ -26,8 +26,8 @@ export const TOKEN_FIELD = "_csrf"
 /** GET, HEAD and OPTIONS change nothing and always pass. @internal */
 export const isSafeMethod = (method: string): boolean => method === "GET" || method === "HEAD" || method === "OPTIONS"
 
-/** The host the request was addressed to, lower case (`X-Forwarded-Host` only with trustProxy). */
-const hostOf = (request: HttpServerRequest.HttpServerRequest, trustProxy: boolean): string | undefined => {
+/** The host the request was addressed to, lower case (`X-Forwarded-Host` only with trustProxy). @internal */
+export const hostOf = (request: HttpServerRequest.HttpServerRequest, trustProxy: boolean): string | undefined => {
   if (trustProxy) {
     const forwarded = request.headers["x-forwarded-host"]
     if (forwarded !== undefined && forwarded !== "") return forwarded.split(",")[0].trim().toLowerCase()

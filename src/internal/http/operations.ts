@@ -164,13 +164,18 @@ const samePrincipal = (a: Session.Principal, b: Session.Principal) => a.id === b
  * Logs the request in: the principal from the request's one `authenticate` (through the manager's
  * guard), then the session the request names rotated to it (the old token dies), or a new one.
  * A rotation that loses to a concurrent one (a double-submitted form) opens a new session instead
- * of failing.
+ * of failing. Refused credentials leave the rest of the request to an anonymous visitor: a later
+ * read of a request without a session gets an anonymous one without authenticating again.
  *
  * @internal
  */
 export const login = (state: State): Effect.Effect<Session.Session, Failure> =>
   Effect.matchEffect(authenticate(state), {
-    onFailure: (error) => failWith(state, error),
+    onFailure: (error) => {
+      // refused credentials: the rest of the request is an anonymous visitor's (e.g. to flash why)
+      if (error._tag === "ExplicitLogin") state.anonymous = true
+      return failWith(state, error)
+    },
     onSuccess: (principal): Effect.Effect<Session.Session, Failure> => {
       if (principal.anonymous) return failWith(state, new ExplicitLogin({ message: "credentials required" }))
       const live = state.session
@@ -242,6 +247,7 @@ export const logout = (state: State): Effect.Effect<void, Failure> => {
       state.stored = false
       state.failure = undefined
       state.loggedOut = true
+      state.anonymous = true
       state.opened = false
       state.moved = false
       if (state.expire !== "ambiguous") state.expire = "logout"

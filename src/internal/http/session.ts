@@ -119,8 +119,9 @@ export const authenticate = (
   })
 }
 
-// After logout: the anonymous principal this request authenticated as, else the standard one.
-const principalAfterLogout = (state: State.State): Session.Principal =>
+// After logout or a refused login: the anonymous principal this request authenticated as, else
+// the standard one.
+const anonymousPrincipal = (state: State.State): Session.Principal =>
   state.principal !== undefined && Exit.isSuccess(state.principal) && state.principal.value.anonymous
     ? state.principal.value
     : anonymous
@@ -140,7 +141,7 @@ export const unstored = (state: State.State, principal: Session.Principal, now: 
 
 /** A session for a visitor without one: not stored until something is written to it. */
 const fresh = (state: State.State): Effect.Effect<Session.Session, Failure> => {
-  const principal = state.loggedOut ? Effect.succeed(principalAfterLogout(state)) : authenticate(state)
+  const principal = state.anonymous ? Effect.succeed(anonymousPrincipal(state)) : authenticate(state)
   return Effect.matchEffect(principal, {
     onFailure: (error) => failWith(state, error),
     onSuccess: (principal) =>
@@ -309,10 +310,11 @@ export const persist = (state: State.State): Effect.Effect<Session.Session, Fail
  */
 export const keep = (state: State.State, session: Session.Session): Effect.Effect<Session.Session> => {
   const live = state.session
-  const next = session.token === undefined && live?.token !== undefined && live.key === session.key
+  // tokens are compared by their keys (reading a session's `token` may build a Redacted)
+  const next = !("token" in session) && live !== undefined && live.key === session.key && "token" in live
     ? { ...session, token: live.token }
     : session
-  const changed = live === undefined || live.token !== next.token || next.lastUsedAt > live.lastUsedAt
+  const changed = live === undefined || live.key !== next.key || next.lastUsedAt > live.lastUsedAt
   if (live !== undefined && next.lastUsedAt > live.lastUsedAt) state.moved = true
   state.session = next
   state.stored = true

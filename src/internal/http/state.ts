@@ -62,8 +62,13 @@ export interface State {
   opened: boolean
   /** Why the token that came was refused (then the request got a new session). */
   rejected: InvalidSession | undefined
-  /** `logout` ran: a later read gets a new anonymous session, without authenticating. */
+  /** `logout` ran: a later read ignores the token that came. */
   loggedOut: boolean
+  /**
+   * A later read of a visitor without a session gets the anonymous principal without
+   * authenticating: after `logout`, or a `login` whose credentials were refused.
+   */
+  anonymous: boolean
   expire: Expire
   /** The session's idle deadline moved (a touch or a write): a rolling cookie is re-sent. */
   moved: boolean
@@ -102,6 +107,7 @@ export const make = (
   opened: false,
   rejected: undefined,
   loggedOut: false,
+  anonymous: false,
   expire: "no",
   moved: false,
   unavailable: false,

@@ -1,7 +1,9 @@
 /**
- * The cookie writer: a pre-response handler registered only by requests that have something to
- * write (a new or changed token, a moved rolling deadline, an expiry), so a request that leaves the
- * session alone pays nothing. It runs on whatever response goes out, error responses included.
+ * The cookie writer, for requests that have something to write (a new or changed token, a moved
+ * rolling deadline, an expiry): a request that leaves the session alone pays nothing. The router
+ * middleware applies it to the response that leaves; elsewhere (HttpApi, routes mounted without
+ * the middleware) it is a pre-response handler. Either way it sees whatever response goes out,
+ * error responses included.
  *
  * What it writes, in order of precedence:
  * - nothing on a cross-site request that came without a live session cookie (I10);
@@ -20,7 +22,9 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type { Settings } from "../../HttpSession.js"
 import type * as Session from "../../Session.js"
+import * as SessionToken from "../../SessionToken.js"
 import * as expiry from "../expiry.js"
+import * as cookie from "./cookie.js"
 import * as csrf from "./csrf.js"
 import type { State } from "./state.js"
 
@@ -71,11 +75,13 @@ const varyCookie = (vary: string | undefined): string =>
     ? vary
     : `${vary}, Cookie`
 
-const uncacheable = (response: HttpServerResponse.HttpServerResponse) =>
-  HttpServerResponse.setHeaders(response, {
-    "cache-control": "no-store",
-    vary: varyCookie(response.headers["vary"])
-  })
+const uncacheable = (response: HttpServerResponse.HttpServerResponse, setCookie?: string) =>
+  HttpServerResponse.setHeaders(
+    response,
+    setCookie === undefined
+      ? { "cache-control": "no-store", vary: varyCookie(response.headers["vary"]) }
+      : { "set-cookie": setCookie, "cache-control": "no-store", vary: varyCookie(response.headers["vary"]) }
+  )
 
 /** Seconds the cookie may live, or `undefined` for a browser-session cookie. */
 const maxAgeOf = (state: State, session: Session.Session): number | undefined => {
@@ -98,14 +104,58 @@ const setToken = (
 ) => {
   const settings = state.http.settings
   const maxAge = maxAgeOf(state, session)
-  // a raw Set-Cookie line, serialised once; through `Cookies` when the handler set one raw already
-  const written = response.headers["set-cookie"] === undefined
-    ? HttpServerResponse.setHeader(response, "set-cookie", serialize(settings, request, token, maxAge))
-    : HttpServerResponse.unsafeSetCookie(response, settings.cookie.name, token, {
-      ...attributes(settings, request),
-      ...(maxAge === undefined ? {} : { maxAge: `${maxAge} seconds` })
-    })
-  return uncacheable(written)
+  // a raw Set-Cookie line, serialised once, set with the cache headers in one step; through
+  // `Cookies` when the handler set a raw one already
+  if (response.headers["set-cookie"] === undefined) {
+    return uncacheable(response, serialize(settings, request, token, maxAge))
+  }
+  return uncacheable(HttpServerResponse.unsafeSetCookie(response, settings.cookie.name, token, {
+    ...attributes(settings, request),
+    ...(maxAge === undefined ? {} : { maxAge: `${maxAge} seconds` })
+  }))
+}
+
+/**
+ * The domains a sibling subdomain could have planted a copy of the cookie under: the request's
+ * host and its parents, down to two labels (none for an IP address or a one-label host).
+ */
+const plantable = (host: string | undefined): ReadonlyArray<string> => {
+  if (host === undefined || host.startsWith("[")) return []
+  const name = host.replace(/:\d+$/, "")
+  const labels = name.split(".")
+  if (labels.length < 2 || /^[\d.]+$/.test(name) || !cookie.isValidDomain(name)) return []
+  return labels.slice(0, labels.length - 1).map((_, i) => labels.slice(i).join(".")).slice(0, 5)
+}
+
+// A duplicate cookie: every copy we can address is expired (Path=/ and the configured path,
+// host-only, the configured Domain, and, unless the name's `__Host-` prefix rules them out, the
+// domains a subdomain could plant one under), so that the next request recovers.
+const expireCopies = (
+  state: State,
+  request: HttpServerRequest.HttpServerRequest,
+  response: HttpServerResponse.HttpServerResponse
+) => {
+  const { name, path } = state.http.settings.cookie
+  const configured = attributes(state.http.settings, request)
+  const base = { httpOnly: true, secure: configured.secure, sameSite: configured.sameSite }
+  const copies = new Map<string, Cookies.Cookie>()
+  const add = (options: { readonly path: string; readonly domain?: string }) => {
+    const key = `${name};${options.domain ?? ""};${options.path}`
+    if (!copies.has(key)) copies.set(key, Cookies.unsafeMakeCookie(name, "", { ...base, ...options, maxAge: 0 }))
+  }
+  add({ path })
+  if (configured.domain !== undefined) add({ path, domain: configured.domain })
+  if (!name.startsWith("__Host-")) {
+    for (const domain of plantable(csrf.hostOf(request, state.http.settings.trustProxy))) add({ path: "/", domain })
+  }
+  copies.delete(`${name};;/`)
+  // the host-only Path=/ copy through expireCookie; the others keyed apart, so none replaces another
+  const hostOnly = HttpServerResponse.expireCookie(response, name, { ...base, path: "/" })
+  return uncacheable(
+    copies.size === 0
+      ? hostOnly
+      : HttpServerResponse.mergeCookies(hostOnly, Cookies.fromReadonlyRecord(Object.fromEntries(copies)))
+  )
 }
 
 const expire = (
@@ -113,24 +163,9 @@ const expire = (
   request: HttpServerRequest.HttpServerRequest,
   response: HttpServerResponse.HttpServerResponse
 ) => {
+  if (state.expire === "ambiguous") return expireCopies(state, request, response)
   const settings = state.http.settings
-  const name = settings.cookie.name
-  const configured = attributes(settings, request)
-  if (state.expire === "ambiguous") {
-    // the copy we can address first (host-only, Path=/), then the configured one if it differs
-    const hostOnly = HttpServerResponse.expireCookie(response, name, { ...configured, path: "/", domain: undefined })
-    const differs = Option.isSome(settings.cookie.domain) || settings.cookie.path !== "/"
-    return uncacheable(
-      differs && response.headers["set-cookie"] === undefined
-        ? HttpServerResponse.setHeader(
-          hostOnly,
-          "set-cookie",
-          Cookies.serializeCookie(Cookies.unsafeMakeCookie(name, "", { ...configured, maxAge: 0 }))
-        )
-        : hostOnly
-    )
-  }
-  const expired = HttpServerResponse.expireCookie(response, name, configured)
+  const expired = HttpServerResponse.expireCookie(response, settings.cookie.name, attributes(settings, request))
   return uncacheable(
     state.expire === "logout" && Option.isSome(settings.clearSiteData)
       ? HttpServerResponse.setHeader(expired, "clear-site-data", settings.clearSiteData.value)
@@ -147,11 +182,17 @@ export const apply = (
   if (state.refused) return response
   if (state.incoming === undefined && csrf.isCrossSite(request, state.http.settings)) return response
   const session = state.stored ? state.session : undefined
-  const token = session?.token === undefined ? undefined : Redacted.value(session.token)
-  if (token !== undefined && token !== state.incoming) return setToken(state, request, response, session!, token)
+  // a new token: the stored session is not the one the request came with (compared by key)
+  const incoming = state.incoming
+  if (session !== undefined && (incoming === undefined || session.key !== SessionToken.hash(incoming))) {
+    const token = session.token
+    if (token !== undefined) return setToken(state, request, response, session, Redacted.value(token))
+  }
   if (state.expire !== "no") return expire(state, request, response)
-  if (token !== undefined && state.moved && state.http.settings.rolling && !state.unavailable) {
-    return setToken(state, request, response, session!, token)
+  if (
+    session !== undefined && incoming !== undefined && state.moved && state.http.settings.rolling && !state.unavailable
+  ) {
+    return setToken(state, request, response, session, incoming)
   }
   return response
 }

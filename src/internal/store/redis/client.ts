@@ -120,13 +120,16 @@ export const acquireClient = (options: Options, settings: Settings): Effect.Effe
           ...options.redis
         }
         const created: Client = options.nodes !== undefined
-          ? new Cluster(options.nodes.map((url) => {
-            const parsed = new URL(plain(url))
-            return { host: parsed.hostname, port: Number(parsed.port || 6379) }
-          }), {
-            ...clusterOptions({ ...node, ...credentials(options.nodes[0]) }, pipelining),
-            ...options.cluster
-          })
+          ? new Cluster(
+            options.nodes.map((url) => {
+              const parsed = new URL(plain(url))
+              return { host: parsed.hostname, port: Number(parsed.port || 6379) }
+            }),
+            {
+              ...clusterOptions({ ...node, ...credentials(options.nodes[0]) }, pipelining),
+              ...options.cluster
+            }
+          )
           : options.url === undefined
           ? new Redis(node)
           : new Redis(plain(options.url), node)

@@ -6,8 +6,9 @@
  * - `{prefix}:s:<key>`: a hash per session: `v` (format version), `pid`, `anon` ("1"/"0"), `p`
  *   (principal JSON), `c`, `u`, `e` (createdAt, lastUsedAt, expiresAt or "null"), one field
  *   `d:<name>` per data value (canonical JSON text, never re-encoded by Lua), `ml`, `mp` (its
- *   members in the LRU and principal sets), `f` (its rotation family, when it was rotated) and `j`
- *   (the record as the JSON text below, rewritten by every write: a lookup is one HMGET);
+ *   members in the LRU and principal sets), `f` (its rotation family, when it was rotated), `o`
+ *   (the data names in order of insertion) and `j` (the record as the JSON text below, rewritten
+ *   by every write: a lookup is one HMGET);
  * - `{prefix}:lru:anonymous`, `{prefix}:lru:authenticated`: sorted sets by lastUsedAt, members
  *   `<sequence>:<key>` (`{prefix}:seq` counts), so ties are ordered by order of use;
  * - `{prefix}:exp`: sorted set of keys by expiresAt (records without one are absent);
@@ -29,7 +30,6 @@ export const FORMAT_VERSION = "1"
 /** Index entries one claimExpired call visits at most (dead ones included). */
 export const CLAIM_BUDGET = 256
 
-
 /** Record loading and the reply format: no key of the store's indexes is named here. */
 export const record = `
 -- A record as a table of fields plus its flat HGETALL form; nil when absent, false when the value
@@ -50,19 +50,30 @@ local function loadAt(key, k)
   return h, flat
 end
 
+-- The data names of a record in their order of insertion (field "o", a JSON array: a hash with
+-- long values does not keep its fields in order); records written before 0.2.0 have none.
+local function orderOf(h, flat)
+  if h["o"] then return cjson.decode(h["o"]) end
+  local names = {}
+  for i = 1, #flat, 2 do
+    if string.sub(flat[i], 1, 2) == "d:" then names[#names + 1] = string.sub(flat[i], 3) end
+  end
+  return names
+end
+
 -- The record as one JSON text: principal and data values are stored as JSON already.
 local function json(k, h, flat)
   local out = { '{"k":', cjson.encode(k), ',"i":', cjson.encode(h["pid"]), ',"a":', h["anon"], ',"p":', h["p"],
     ',"c":', h["c"], ',"u":', h["u"], ',"e":', h["e"], ',"d":{' }
   local first = true
-  for i = 1, #flat, 2 do
-    local name = flat[i]
-    if string.sub(name, 1, 2) == "d:" then
+  for _, name in ipairs(orderOf(h, flat)) do
+    local value = h["d:" .. name]
+    if value then
       if not first then out[#out + 1] = "," end
       first = false
-      out[#out + 1] = cjson.encode(string.sub(name, 3))
+      out[#out + 1] = cjson.encode(name)
       out[#out + 1] = ":"
-      out[#out + 1] = flat[i + 1]
+      out[#out + 1] = value
     end
   end
   out[#out + 1] = "}}"
@@ -92,6 +103,23 @@ local function keyOf(m)
 end
 
 local function load(k) return loadAt(rkey(k), k) end
+-- Appends the names of list (from index i, every step-th) not seen yet to names.
+local function appendNew(names, seen, list, i, step, strip)
+  for j = i, #list, step do
+    local name = list[j]
+    if strip then name = string.sub(name, 3) end
+    if not seen[name] then
+      seen[name] = true
+      names[#names + 1] = name
+    end
+  end
+end
+
+-- Records the data names' order (a Lua list) with the record.
+local function setOrder(k, names)
+  if #names == 0 then redis.call("HSET", rkey(k), "o", "[]") else redis.call("HSET", rkey(k), "o", cjson.encode(names)) end
+end
+
 -- Rewrites the record's JSON text (field "j", what a lookup reads with one HMGET) after a write,
 -- and returns it.
 local function rejson(k)

@@ -70,6 +70,11 @@ local evicted, corrupt = {}, {}
 local limit = admit(h["anon"] == "1", h["pid"], limitsFrom(5), evicted, corrupt)
 if limit then return { "limit", limit, corrupt } end
 hset(rkey(k), ARGV, 9)
+local names = {}
+for i = 9, #ARGV, 2 do
+  if string.sub(ARGV[i], 1, 2) == "d:" then names[#names + 1] = string.sub(ARGV[i], 3) end
+end
+setOrder(k, names)
 h["ml"] = member(k)
 h["mp"] = h["ml"]
 redis.call("HSET", rkey(k), "ml", h["ml"], "mp", h["mp"])
@@ -83,6 +88,18 @@ return { "ok", evicted, corrupt }
 // Sets lastUsedAt (and data changes already applied by the caller) and moves the record to the
 // most recently used end of its kind; its place among its principal's follows lastUsedAt.
 const touched = `
+-- The live record under k, or the reply that ends the script (missing, corrupt, expired).
+local function live(k, now)
+  local h, flat = load(k)
+  if h == nil then return nil, nil, "M" end
+  if h == false then
+    drop(k)
+    return nil, nil, "C"
+  end
+  if expired(h, now, num(ARGV[6]), num(ARGV[7])) then return nil, nil, "E" .. json(k, h, flat) end
+  return h, flat, nil
+end
+
 local function touched(k, h, now, at)
   local key = rkey(k)
   redis.call("ZREM", LRU_A, h["ml"])
@@ -108,10 +125,8 @@ export const touch = script(
   `${touched}
 local k = ARGV[4]
 local now = num(ARGV[5])
-local h, flat = load(k)
-if h == nil then return "M" end
-if h == false then drop(k) return "C" end
-if expired(h, now, num(ARGV[6]), num(ARGV[7])) then return "E" .. json(k, h, flat) end
+local h, flat, ended = live(k, now)
+if ended then return ended end
 if tonumber(h["u"]) > num(ARGV[8]) then return "R" .. json(k, h, flat) end
 touched(k, h, now, ARGV[5])
 return "W" .. rejson(k)
@@ -129,10 +144,8 @@ export const update = script(
   `${touched}
 local k = ARGV[4]
 local now = num(ARGV[5])
-local h, flat = load(k)
-if h == nil then return "M" end
-if h == false then drop(k) return "C" end
-if expired(h, now, num(ARGV[6]), num(ARGV[7])) then return "E" .. json(k, h, flat) end
+local h, flat, ended = live(k, now)
+if ended then return ended end
 local mode = ARGV[8]
 if mode ~= "none" then
   local current = redis.call("HGET", rkey(k), ARGV[9])
@@ -145,6 +158,16 @@ end
 local removeCount = tonumber(ARGV[11])
 hdel(rkey(k), ARGV, 12, 11 + removeCount)
 hset(rkey(k), ARGV, 12 + removeCount)
+-- the data names' order: removed ones out, new ones at the end
+local gone, kept = {}, {}
+for i = 12, 11 + removeCount do gone[string.sub(ARGV[i], 3)] = true end
+for _, name in ipairs(orderOf(h, flat)) do
+  if not gone[name] then kept[#kept + 1] = name end
+end
+local seen, names = {}, {}
+appendNew(names, seen, kept, 1, 1, false)
+appendNew(names, seen, ARGV, 12 + removeCount, 2, true)
+setOrder(k, names)
 touched(k, h, now, ARGV[5])
 return "W" .. rejson(k)
 `
@@ -174,18 +197,28 @@ local overrides = tonumber(ARGV[14])
 for i = 15, 14 + overrides, 2 do n[ARGV[i]] = ARGV[i + 1] end
 local dataMode = ARGV[15 + overrides]
 local fields = { "v", n["v"], "pid", n["pid"], "anon", n["anon"], "p", n["p"], "c", n["c"], "u", n["u"], "e", n["e"] }
+local names = {}
 if dataMode == "replace" then
-  for i = 16 + overrides, #ARGV do fields[#fields + 1] = ARGV[i] end
-else
-  local keep = nil
-  if dataMode == "keep" then
-    keep = {}
-    for i = 16 + overrides, #ARGV do keep["d:" .. ARGV[i]] = true end
+  for i = 16 + overrides, #ARGV, 2 do
+    fields[#fields + 1] = ARGV[i]
+    fields[#fields + 1] = ARGV[i + 1]
+    names[#names + 1] = string.sub(ARGV[i], 3)
   end
-  for i = 1, #flat, 2 do
-    if string.sub(flat[i], 1, 2) == "d:" and (keep == nil or keep[flat[i]]) then
-      fields[#fields + 1] = flat[i]
-      fields[#fields + 1] = flat[i + 1]
+else
+  -- "keep": the named keys, in the order named; "carry": all of them, in their order
+  local order = orderOf(h, flat)
+  if dataMode == "keep" then
+    order = {}
+    for i = 16 + overrides, #ARGV do order[#order + 1] = ARGV[i] end
+  end
+  local seen = {}
+  for _, name in ipairs(order) do
+    local value = h["d:" .. name]
+    if value and not seen[name] then
+      seen[name] = true
+      fields[#fields + 1] = "d:" .. name
+      fields[#fields + 1] = value
+      names[#names + 1] = name
     end
   end
 end
@@ -221,6 +254,7 @@ if family ~= nk then
   fields[#fields + 1] = family
 end
 hset(rkey(nk), fields, 1)
+setOrder(nk, names)
 index(n, nk)
 ttl(nk, n, now, num(ARGV[2]), num(ARGV[3]))
 return { "rekeyed", json(k, h, flat), rejson(nk), evicted, corrupt }

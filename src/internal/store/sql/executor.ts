@@ -37,6 +37,12 @@ export interface Runner {
 /** @internal */
 export interface Executor extends Runner {
   readonly dialect: Dialect
+  /**
+   * Reads the rows under one key (what `get` selects), batched with the reads of other fibers
+   * when the executor can (several keys in one statement); otherwise absent, and the store runs
+   * `get` itself.
+   */
+  readonly lookup?: (operation: string, key: string) => Effect.Effect<ReadonlyArray<any>, SessionStoreError>
   /** Runs `body` in one transaction holding the store's write lock; rolled back on any failure. */
   readonly locked: <A, E>(
     operation: string,

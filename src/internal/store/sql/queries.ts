@@ -58,6 +58,8 @@ const templates = (dialect: Dialect, n: Names) => {
   const values = ":key, :principal, :anonymous, :attributes, :createdAt, :lastUsedAt, :expiresAt, :data"
   return {
     get: `SELECT ${COLUMNS} FROM ${s} WHERE key = :key`,
+    // PostgreSQL only: the reads of several fibers in one statement (pgPool.ts)
+    getMany: `SELECT ${COLUMNS} FROM ${s} WHERE key = ANY(:keys)`,
     getForUpdate: `SELECT ${COLUMNS} FROM ${s} WHERE key = :key${forUpdate}`,
     // compare-and-set on lru, the row's version: unchanged since the read, so still live
     touch: `UPDATE ${s} SET last_used_at = :now, lru = ${nextLru} WHERE key = :key AND lru = :lru RETURNING ${COLUMNS}`,

@@ -5,11 +5,11 @@
  * @internal
  */
 import * as Config from "effect/Config"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { SessionConfigError } from "../../../SessionError.js"
-import { givenOptions } from "../../config.js"
+import * as config from "../../config.js"
 
 /** @internal */
 export interface StoreOptions {
@@ -24,7 +24,7 @@ export const defaults = {
   prefix: "effect_",
   timeout: "5 seconds",
   migrate: true,
-  sweepBatchSize: 500
+  sweepBatchSize: 200
 } as const
 
 /** The names of the store's tables and objects, derived from the prefix. @internal */
@@ -75,35 +75,36 @@ export const validatePrefix = (prefix: string): Effect.Effect<Names, SessionConf
       })
     )
 
-/** A positive, finite duration in milliseconds, or a typed error naming the option. @internal */
+/** A positive, finite duration in milliseconds (the shared rule), or a typed error naming the option. @internal */
 export const millis = (
   option: string,
   input: Duration.DurationInput | undefined,
   fallback: Duration.DurationInput
-): Effect.Effect<number, SessionConfigError> => {
-  const value = input ?? fallback
-  const decoded = typeof value === "number" && (Number.isNaN(value) || value <= 0)
-    ? Option.none()
-    : Duration.decodeUnknown(value)
-  return Option.isSome(decoded) && Duration.isFinite(decoded.value) && Duration.toMillis(decoded.value) > 0
-    ? Effect.succeed(Math.ceil(Duration.toMillis(decoded.value)))
-    : Effect.fail(
-      new SessionConfigError({ option, reason: `must be a positive, finite duration, got ${String(value)}` })
-    )
-}
+): Effect.Effect<number, SessionConfigError> =>
+  Effect.map(config.millis(option, input ?? fallback, { off: false }), Math.ceil)
+
+/** An integer option within bounds, or a typed error naming the option. @internal */
+export const integerIn = (
+  option: string,
+  value: number,
+  min: number,
+  max: number
+): Effect.Effect<number, SessionConfigError> =>
+  Number.isSafeInteger(value) && value >= min && value <= max
+    ? Effect.succeed(value)
+    : Effect.fail(config.invalid(option, `must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`))
 
 /** @internal */
 export const validate = (options: StoreOptions): Effect.Effect<Settings, SessionConfigError> =>
   Effect.gen(function*() {
     const names = yield* validatePrefix(options.prefix ?? defaults.prefix)
     const timeout = yield* millis("timeout", options.timeout, defaults.timeout)
-    const sweepBatchSize = options.sweepBatchSize ?? defaults.sweepBatchSize
-    if (!Number.isSafeInteger(sweepBatchSize) || sweepBatchSize < 1 || sweepBatchSize > 10_000) {
-      return yield* new SessionConfigError({
-        option: "sweepBatchSize",
-        reason: `must be an integer from 1 to 10000, got ${JSON.stringify(sweepBatchSize)}`
-      })
-    }
+    const sweepBatchSize = yield* integerIn(
+      "sweepBatchSize",
+      options.sweepBatchSize ?? defaults.sweepBatchSize,
+      1,
+      10_000
+    )
     return { names, timeout, migrate: options.migrate ?? defaults.migrate, sweepBatchSize }
   })
 
@@ -116,7 +117,7 @@ export const lockKeys = (names: Names): readonly [number, number] => {
   return [0x65536573, hash | 0]
 }
 
-const optional = <A>(config: Config.Config<A>) => Config.option(config).pipe(Config.map(Option.getOrUndefined))
+const optional = <A>(c: Config.Config<A>) => Config.option(c).pipe(Config.map(Option.getOrUndefined))
 
 /**
  * The store options read through `Config`: `SESSION_SQL_PREFIX`, `SESSION_SQL_TIMEOUT` (a duration
@@ -130,4 +131,4 @@ export const storeConfig: Config.Config<StoreOptions> = Config.all({
   timeout: optional(Config.string("SESSION_SQL_TIMEOUT")),
   migrate: optional(Config.boolean("SESSION_SQL_MIGRATE")),
   sweepBatchSize: optional(Config.integer("SESSION_SQL_SWEEP_BATCH_SIZE"))
-}).pipe(Config.map(givenOptions<StoreOptions>))
+}).pipe(Config.map(config.givenOptions<StoreOptions>))

@@ -75,8 +75,9 @@ export const make = (
       : Effect.as(Effect.logWarning(`effect-session: left out ${skipped} undecodable session rows`), records)
   }
 
+  const lookup = executor.lookup ?? ((operation: string, key: string) => executor.run(operation, q.get, { key }))
   const read = (operation: string, key: string) =>
-    Effect.flatMap(executor.run(operation, q.get, { key }), (rows) => one(operation, rows))
+    Effect.flatMap(lookup(operation, key), (rows) => one(operation, rows))
 
   /**
    * Reads the live record under `key`, lets `decide` answer or ask for a write, and writes only if
