@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import * as codec from "./internal/codec.js"
 import * as json from "./internal/json.js"
 import { SessionDataError } from "./SessionError.js"
 import * as SessionToken from "./SessionToken.js"
@@ -216,12 +217,11 @@ export const get = <A, I extends Json>(
  * @since 0.1.0
  * @category accessors
  */
-export const decode = <A, I extends Json>(key: DataKey<A, I>, value: unknown): Effect.Effect<A, SessionDataError> => {
-  if (json.exceedsDepth(value)) return Effect.fail(new SessionDataError({ key: key.name, reason: "Decode" }))
-  return Schema.decodeUnknown(key.schema)(value).pipe(
-    Effect.mapError((cause) => new SessionDataError({ key: key.name, reason: "Decode", cause }))
+export const decode = <A, I extends Json>(key: DataKey<A, I>, value: unknown): Effect.Effect<A, SessionDataError> =>
+  codec.decodeNow(key, value) ?? Effect.mapError(
+    Schema.decodeUnknown(key.schema)(value),
+    (cause) => new SessionDataError({ key: key.name, reason: "Decode", cause })
   )
-}
 
 /**
  * Encodes a value with a data key's schema into a fresh, plain JSON value (deep-copied, so later
@@ -239,18 +239,14 @@ export const decode = <A, I extends Json>(key: DataKey<A, I>, value: unknown): E
  * @since 0.1.0
  * @category accessors
  */
-export const encode = <A, I extends Json>(key: DataKey<A, I>, value: A): Effect.Effect<Json, SessionDataError> => {
-  if (json.exceedsDepth(value)) return Effect.fail(new SessionDataError({ key: key.name, reason: "NotJson" }))
-  return Schema.encode(key.schema)(value).pipe(
-    Effect.mapError((cause) => new SessionDataError({ key: key.name, reason: "Encode", cause })),
-    Effect.flatMap((encoded) => {
-      const copy = json.toJson(encoded)
-      return copy === json.notJson
-        ? Effect.fail(new SessionDataError({ key: key.name, reason: "NotJson" }))
-        : Effect.succeed(copy)
-    })
+export const encode = <A, I extends Json>(key: DataKey<A, I>, value: A): Effect.Effect<Json, SessionDataError> =>
+  codec.encodeNow(key, value) ?? Effect.flatMap(
+    Effect.mapError(
+      Schema.encode(key.schema)(value),
+      (cause) => new SessionDataError({ key: key.name, reason: "Encode", cause })
+    ),
+    (encoded) => codec.copied(key, encoded)
   )
-}
 
 /**
  * Whether the session belongs to an anonymous principal.

@@ -1,15 +1,18 @@
 /**
  * The manager's data operations: per-key patches of the stored record (never a write-back of a
- * stale copy), `updateData` as a compare-and-set retried a bounded number of times.
+ * stale copy), `updateData` as a compare-and-set retried a bounded number of times. Values go
+ * through their schema synchronously when it allows (`codec.ts`): no Effect per value.
  *
  * @internal
  */
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Session from "../../Session.js"
 import type { InvalidSession, SessionDataError, SessionStoreError } from "../../SessionError.js"
 import type { Service } from "../../SessionManager.js"
 import type * as SessionStore from "../../SessionStore.js"
+import * as codec from "../codec.js"
 import * as expiry from "../expiry.js"
 import * as json from "../json.js"
 import { conflict, type Context, expire, gone, withToken } from "./context.js"
@@ -21,14 +24,18 @@ export type DataOperations = Pick<Service, "getData" | "setData" | "updateData" 
 
 /** @internal */
 export const make = (context: Context): DataOperations => {
-  const { policy, store, traced } = context
+  const { clock, policy, store, traced } = context
 
-  // The stored record of a live session, read at `now`.
-  const load = (key: string, now: number): Effect.Effect<Session.Record, InvalidSession | SessionStoreError> =>
-    Effect.flatMap(store.get(key), (stored) => {
+  // Runs `use` with the stored record of a live session (read now), or fails as the store's answer says.
+  const withRecord = <A, E>(
+    key: string,
+    use: (record: Session.Record, now: number) => Effect.Effect<A, E>
+  ): Effect.Effect<A, E | InvalidSession | SessionStoreError> =>
+    Effect.flatMap(store.get(key), (stored): Effect.Effect<A, E | InvalidSession | SessionStoreError> => {
+      const now = clock.unsafeCurrentTimeMillis()
       if (Option.isNone(stored)) return gone(context, key, now, { _tag: "Missing" })
       return expiry.limitOf(stored.value, policy, now) === undefined
-        ? Effect.succeed(stored.value)
+        ? use(stored.value, now)
         : expire(context, stored.value, now)
     })
 
@@ -54,17 +61,13 @@ export const make = (context: Context): DataOperations => {
     session: Pick<Session.Session, "key" | "token">,
     change: SessionStore.DataPatch
   ) =>
-    Effect.clockWith((clock) =>
-      Effect.flatMap(
-        patch(session, change, clock.unsafeCurrentTimeMillis()),
-        Option.match({ onNone: () => Effect.fail(conflict(operation)), onSome: Effect.succeed })
-      )
+    Effect.flatMap(
+      Effect.suspend(() => patch(session, change, clock.unsafeCurrentTimeMillis())),
+      (written) => Option.isSome(written) ? Effect.succeed(written.value) : Effect.fail(conflict(operation))
     )
 
   const getData: Service["getData"] = (session, dataKey) =>
-    Effect.clockWith((clock) =>
-      Effect.flatMap(load(session.key, clock.unsafeCurrentTimeMillis()), (record) => Session.get(record, dataKey))
-    )
+    withRecord(session.key, (record) => Session.get(record, dataKey))
 
   const setData: Service["setData"] = (session, dataKey, value) =>
     Effect.flatMap(
@@ -72,31 +75,44 @@ export const make = (context: Context): DataOperations => {
       (encoded) => patchOnce("setData", session, { set: [[dataKey.name, encoded]] })
     ).pipe(traced("SessionManager.setData"))
 
-  const updateData: Service["updateData"] = (session, dataKey, f) => {
-    const attempt = (
-      n: number
-    ): Effect.Effect<Session.Session, InvalidSession | SessionStoreError | SessionDataError> =>
-      Effect.clockWith((clock) => {
-        const now = clock.unsafeCurrentTimeMillis()
-        return Effect.flatMap(load(session.key, now), (record) => {
-          const stored = json.valueOf(record.data, dataKey.name)
-          const current = stored === undefined
-            ? Effect.succeedNone
-            : Effect.map(Session.decode(dataKey, stored), Option.some)
-          return current.pipe(
-            Effect.flatMap((value) => Session.encode(dataKey, f(value))),
-            Effect.flatMap((encoded) =>
-              patch(session, { set: [[dataKey.name, encoded]], expect: { name: dataKey.name, value: stored } }, now)
-            ),
-            Effect.flatMap(Option.match({
-              onSome: Effect.succeed,
-              onNone: () => n >= MAX_UPDATE_ATTEMPTS ? Effect.fail(conflict("updateData")) : attempt(n + 1)
-            }))
-          )
-        })
-      })
-    return attempt(1).pipe(traced("SessionManager.updateData"))
+  // `f` of the stored value, encoded: at once when the schema runs synchronously.
+  const next = <A, I extends Session.Json>(
+    dataKey: Session.DataKey<A, I>,
+    stored: Session.Json | undefined,
+    f: (current: Option.Option<A>) => A
+  ): Effect.Effect<Session.Json, SessionDataError> => {
+    if (stored === undefined) return Session.encode(dataKey, f(Option.none()))
+    const decoded = codec.decodeNow(dataKey, stored)
+    if (decoded === undefined) {
+      return Effect.flatMap(Session.decode(dataKey, stored), (value) => Session.encode(dataKey, f(Option.some(value))))
+    }
+    return Either.isLeft(decoded)
+      ? Effect.fail(decoded.left)
+      : Session.encode(dataKey, f(Option.some(decoded.right)))
   }
+
+  const attempt = <A, I extends Session.Json>(
+    session: Pick<Session.Session, "key" | "token">,
+    dataKey: Session.DataKey<A, I>,
+    f: (current: Option.Option<A>) => A,
+    n: number
+  ): Effect.Effect<Session.Session, InvalidSession | SessionStoreError | SessionDataError> =>
+    withRecord(session.key, (record, now) => {
+      const stored = json.valueOf(record.data, dataKey.name)
+      return Effect.flatMap(next(dataKey, stored, f), (encoded) =>
+        Effect.flatMap(
+          patch(session, { set: [[dataKey.name, encoded]], expect: { name: dataKey.name, value: stored } }, now),
+          (written) =>
+            Option.isSome(written)
+              ? Effect.succeed(written.value)
+              : n >= MAX_UPDATE_ATTEMPTS
+              ? Effect.fail(conflict("updateData"))
+              : attempt(session, dataKey, f, n + 1)
+        ))
+    })
+
+  const updateData: Service["updateData"] = (session, dataKey, f) =>
+    attempt(session, dataKey, f, 1).pipe(traced("SessionManager.updateData"))
 
   const removeData: Service["removeData"] = (session, ...names) =>
     patchOnce("removeData", session, { remove: names }).pipe(traced("SessionManager.removeData"))

@@ -28,6 +28,8 @@ import * as sweeper from "./sweeper.js"
 // than a whole session lookup: spans only when another tracer is installed.
 const builtInTracer = Effect.runSync(Effect.tracer)
 
+const identity = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => self
+
 /** @internal */
 export const make = (given: Options = {}): Effect.Effect<
   Service,
@@ -46,6 +48,7 @@ export const make = (given: Options = {}): Effect.Effect<
     const tracing = (yield* Effect.tracer) !== builtInTracer
     const context: Context = {
       settings,
+      clock: yield* Effect.clock,
       policy,
       store,
       auth,
@@ -60,7 +63,7 @@ export const make = (given: Options = {}): Effect.Effect<
             name,
             key === undefined ? {} : { attributes: { "session.id": SessionToken.shortId(key) } }
           )
-        : () => (self) => self
+        : () => identity
     }
 
     // At shutdown: wait for releases in flight; a non-persistent store's sessions die with the

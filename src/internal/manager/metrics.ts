@@ -81,6 +81,10 @@ export const countInvalid = (reason: typeof InvalidReason.Type): Effect.Effect<v
 /** A session expired (counted once, by whoever closed it). @internal */
 export const countExpired = (limit: Limit, n = 1): Effect.Effect<void> => Metric.incrementBy(expiredBy[limit], n)
 
+/** One session closed (without a failed release). @internal */
+export const countClosed = (record: Session.Record, reason: CloseReason): Effect.Effect<void> =>
+  Effect.zipRight(Metric.increment(closedBy[reason]), Metric.incrementBy(activeBy[kindOf(record)], -1))
+
 /**
  * Counts of closed sessions, gathered over a batch and recorded at once by `record`.
  *

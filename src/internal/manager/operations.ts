@@ -23,7 +23,7 @@ import * as SessionToken from "../../SessionToken.js"
 import * as authGuard from "../authGuard.js"
 import * as expiry from "../expiry.js"
 import * as json from "../json.js"
-import { type Context, gone, Handed, publish, withFreshToken } from "./context.js"
+import { type Context, gone, Handed, logDebug, publish, withFreshToken } from "./context.js"
 import * as metrics from "./metrics.js"
 import { failuresOf } from "./release.js"
 
@@ -49,11 +49,14 @@ export type Operations = Pick<
   | "hasExpired"
 >
 
+const lookedUp = (session: Session.Session, touched: boolean): Lookup => ({ session, touched })
+const sessionOnly = (session: Session.Session): Session.Session => session
+
 const samePrincipal = (a: Session.Principal, b: Session.Principal) => a.id === b.id && a.anonymous === b.anonymous
 
 /** @internal */
 export const make = (context: Context): Operations => {
-  const { auth, policy, releases, settings, store, traced } = context
+  const { auth, clock, policy, releases, settings, store, traced } = context
   const limits = settings.limits
   // a store that answers without I/O lets a lookup run in one synchronous step (SessionStore.Touch)
   const touchSync = store.touch.sync
@@ -68,7 +71,7 @@ export const make = (context: Context): Operations => {
     principal: Session.Principal,
     data: Session.Data
   ): Effect.Effect<Session.Session, SessionStoreError | SessionLimitError> =>
-    Effect.clockWith((clock) => {
+    Effect.suspend(() => {
       const now = clock.unsafeCurrentTimeMillis()
       return withFreshToken(context, (token, key) => {
         const record: Session.Record = {
@@ -91,7 +94,7 @@ export const make = (context: Context): Operations => {
         metrics.countOpened(metrics.kindOf(session)),
         publish(context, { _tag: "Opened", sessionId, principalId: principal.id, anonymous: principal.anonymous }),
         context.tracing ? Effect.annotateCurrentSpan("session.id", sessionId) : Effect.void,
-        Effect.logDebug("session opened").pipe(Effect.annotateLogs({ session: sessionId }))
+        logDebug("session opened", { session: sessionId })
       ], { discard: true })
     }))
 
@@ -140,9 +143,7 @@ export const make = (context: Context): Operations => {
               to,
               principalId: record.principal.id
             }),
-            Effect.logDebug("session rotated").pipe(
-              Effect.annotateLogs({ session: to, from: SessionToken.shortId(key) })
-            )
+            logDebug("session rotated", { session: to, from: SessionToken.shortId(key) })
           ], { discard: true }).pipe(Effect.as(new Handed(record, token)))
         }
       ))
@@ -181,9 +182,30 @@ export const make = (context: Context): Operations => {
       )
     )
 
-  // The request path: format check, hash, one clock read and one store step (synchronous for the
-  // memory store) when nothing needs validating. `answer` shapes the success (getSession: the
-  // session; lookupSession: the session and whether the lookup wrote).
+  // What a lookup found: the live session (validated unless the default validateSession accepts
+  // everything), or the typed failure of a record that is not there, expired or revoked.
+  const found = <A>(
+    request: HttpServerRequest.HttpServerRequest,
+    token: string | Redacted.Redacted<string>,
+    key: string,
+    answer: (session: Session.Session, touched: boolean) => A,
+    result: SessionStore.TouchResult,
+    cutoff: SessionStore.Cutoff
+  ): Effect.Effect<A, InvalidSession | AuthManagerError | SessionStoreError | SessionLimitError> => {
+    if (result._tag !== "Written" && result._tag !== "Read") return gone(context, key, cutoff.now, result)
+    const session = new Handed(result.record, token)
+    const touched = result._tag === "Written"
+    if (accepts) return Effect.succeed(answer(session, touched))
+    return Effect.map(
+      validated(request, session, cutoff),
+      (verdict) => verdict === session ? answer(session, touched) : answer(verdict, true)
+    )
+  }
+
+  // The request path: format check, hash, one clock read and one store step (a plain function call
+  // for the memory store) when nothing needs validating. `answer` shapes the success (getSession:
+  // the session; lookupSession: the session and whether the lookup wrote). No closure is named
+  // here: the path runs once per request.
   const lookup = <A>(
     request: HttpServerRequest.HttpServerRequest,
     token: string | Redacted.Redacted<string>,
@@ -193,35 +215,22 @@ export const make = (context: Context): Operations => {
     // Format first: a malformed value never reaches the store, a log or a span.
     if (!SessionToken.isWellFormed(raw)) return malformed
     const key = SessionToken.hash(raw)
-    const found = (
-      result: SessionStore.TouchResult,
-      now: number,
-      cutoff: SessionStore.Cutoff
-    ): Effect.Effect<A, InvalidSession | AuthManagerError | SessionStoreError | SessionLimitError> => {
-      if (result._tag !== "Written" && result._tag !== "Read") return gone(context, key, now, result)
-      const session = new Handed(result.record, token)
-      const touched = result._tag === "Written"
-      if (accepts) return Effect.succeed(answer(session, touched))
-      return Effect.map(
-        validated(request, session, cutoff),
-        (verdict) => verdict === session ? answer(session, touched) : answer(verdict, true)
-      )
-    }
-    const looked = Effect.clockWith((clock) => {
-      const now = clock.unsafeCurrentTimeMillis()
-      const cutoff = expiry.cutoffAt(policy, now)
-      const before = expiry.touchBefore(policy, now)
+    const looked = Effect.suspend(() => {
+      const cutoff = expiry.cutoffAt(policy, clock.unsafeCurrentTimeMillis())
+      const before = expiry.touchBefore(policy, cutoff.now)
       return touchSync !== undefined
-        ? found(touchSync(key, cutoff, before), now, cutoff)
-        : Effect.flatMap(store.touch(key, cutoff, before), (result) => found(result, now, cutoff))
+        ? found(request, token, key, answer, touchSync(key, cutoff, before), cutoff)
+        : Effect.flatMap(
+          store.touch(key, cutoff, before),
+          (result) => found(request, token, key, answer, result, cutoff)
+        )
     })
-    return traced("SessionManager.getSession", key)(looked)
+    return context.tracing ? traced("SessionManager.getSession", key)(looked) : looked
   }
 
-  const lookupSession: Service["lookupSession"] = (request, token) =>
-    lookup(request, token, (session, touched): Lookup => ({ session, touched }))
+  const lookupSession: Service["lookupSession"] = (request, token) => lookup(request, token, lookedUp)
 
-  const getSession: Service["getSession"] = (request, token) => lookup(request, token, (session) => session)
+  const getSession: Service["getSession"] = (request, token) => lookup(request, token, sessionOnly)
 
   const closeSession: Service["closeSession"] = (session) =>
     releases.claim(session.key, "Logout", { followRotations: true }).pipe(
@@ -230,7 +239,7 @@ export const make = (context: Context): Operations => {
     )
 
   const rotateSession: Service["rotateSession"] = (session, options) =>
-    Effect.clockWith((clock) => {
+    Effect.suspend(() => {
       const cutoff = expiry.cutoffAt(policy, clock.unsafeCurrentTimeMillis())
       const principal = options?.principal
       if (principal === undefined) return rekey(session.key, {}, cutoff)
@@ -258,7 +267,7 @@ export const make = (context: Context): Operations => {
     }).pipe(traced("SessionManager.rotateSession", session.key))
 
   const live = (records: ReadonlyArray<Session.Record>) =>
-    Effect.clockWith((clock) => {
+    Effect.suspend(() => {
       const now = clock.unsafeCurrentTimeMillis()
       return Effect.succeed(records.filter((record) => expiry.limitOf(record, policy, now) === undefined))
     })
@@ -288,9 +297,7 @@ export const make = (context: Context): Operations => {
     ).pipe(traced("SessionManager.closeAllOf"))
 
   const hasExpired: Service["hasExpired"] = (session) =>
-    Effect.clockWith((clock) =>
-      Effect.succeed(expiry.limitOf(session, policy, clock.unsafeCurrentTimeMillis()) !== undefined)
-    )
+    Effect.suspend(() => Effect.succeed(expiry.limitOf(session, policy, clock.unsafeCurrentTimeMillis()) !== undefined))
 
   return {
     authenticate,

@@ -26,7 +26,8 @@ import type * as SessionStore from "../../SessionStore.js"
 import * as SessionToken from "../../SessionToken.js"
 import { build } from "../authGuard.js"
 import type { Limit } from "../expiry.js"
-import { Tally } from "./metrics.js"
+import { logDebug } from "./context.js"
+import { countClosed, Tally } from "./metrics.js"
 
 /** A release's outcome: `undefined` when it succeeded. @internal */
 export type Outcome = SessionCloseError | undefined
@@ -67,8 +68,6 @@ export const failuresOf = (started: Started): Effect.Effect<Array<SessionCloseEr
 
 /** @internal */
 export interface Releases {
-  /** Starts the release of a record this caller removed; the deferred completes with its outcome. */
-  readonly start: (record: Session.Record, reason: CloseReason) => Effect.Effect<Deferred.Deferred<Outcome>>
   /**
    * Starts the releases of a batch of removed records (a sweep), accounting for those that settle
    * at once in one go: one metric update per counter, one `publishAll`, one log line.
@@ -111,6 +110,15 @@ export const make = (options: {
     closed: ReadonlyArray<readonly [Session.Record, CloseReason, Outcome]>
   ): Effect.Effect<void> =>
     Effect.suspend(() => {
+      if (closed.length === 1 && closed[0][2] === undefined) {
+        const [record, reason] = closed[0]
+        const sessionId = SessionToken.shortId(record.key)
+        return Effect.all([
+          countClosed(record, reason),
+          PubSub.publish(events, { _tag: "Closed", sessionId, principalId: record.principal.id, reason }),
+          logDebug("session closed", { session: sessionId, reason })
+        ], { discard: true })
+      }
       const tally = new Tally()
       const published: Array<SessionEvent> = []
       const warnings: Array<Effect.Effect<void>> = []
@@ -125,12 +133,9 @@ export const make = (options: {
           )
         }
       }
-      const [only] = closed
       const log = closed.length === 1
-        ? Effect.logDebug("session closed").pipe(
-          Effect.annotateLogs({ session: SessionToken.shortId(only[0].key), reason: only[1] })
-        )
-        : Effect.logDebug("sessions closed").pipe(Effect.annotateLogs({ count: closed.length }))
+        ? logDebug("session closed", { session: SessionToken.shortId(closed[0][0].key), reason: closed[0][1] })
+        : logDebug("sessions closed", { count: closed.length })
       return Effect.all([tally.record, PubSub.publishAll(events, published), ...warnings, log], { discard: true })
     })
 
@@ -197,22 +202,14 @@ export const make = (options: {
         : Effect.zipRight(accounted, Effect.map(Effect.all(forks), (pending) => ({ settled: outcomes, pending })))
     })
 
-  const start: Releases["start"] = (record, reason) =>
-    Effect.map(startAll([record], () => reason), (started) => {
-      if (started.pending.length > 0) return started.pending[0]
-      const done = Deferred.unsafeMake<Outcome>(FiberId.none)
-      Deferred.unsafeDone(done, Exit.succeed(started.settled[0]))
-      return done
-    })
-
   const claim: Releases["claim"] = (key, reason, claimOptions) =>
     Effect.uninterruptibleMask((restore) =>
       Effect.flatMap(store.remove(key, claimOptions), (removed) => {
         if (Option.isSome(removed)) {
-          return Effect.flatMap(
-            start(removed.value, reason),
-            (done) => restore(Effect.map(Deferred.await(done), (failure) => ({ mine: true, failure })))
-          )
+          return Effect.flatMap(startAll([removed.value], () => reason), (started) =>
+            started.pending.length === 0
+              ? Effect.succeed<Claim>({ mine: true, failure: started.settled[0] })
+              : restore(Effect.map(Deferred.await(started.pending[0]), (failure): Claim => ({ mine: true, failure }))))
         }
         const pending = releasing.get(key)
         return pending === undefined ? Effect.succeed(notMine) : restore(Effect.as(Deferred.await(pending), notMine))
@@ -225,7 +222,6 @@ export const make = (options: {
   const tombstones = new Map<string, { readonly limit: Limit; readonly at: number }>()
 
   return {
-    start,
     startAll,
     claim,
     evicted: (records) => records.length === 0 ? Effect.void : Effect.asVoid(startAll(records, () => "Evicted")),

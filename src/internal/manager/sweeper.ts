@@ -17,7 +17,7 @@ import type { SessionCloseError, SessionStoreError } from "../../SessionError.js
 import type { CleanReport, CloseReason, CloseReport } from "../../SessionManager.js"
 import type * as SessionStore from "../../SessionStore.js"
 import * as expiry from "../expiry.js"
-import type { Context } from "./context.js"
+import { type Context, logDebug } from "./context.js"
 import * as metrics from "./metrics.js"
 import { failuresOf } from "./release.js"
 
@@ -91,9 +91,9 @@ export const sweep = (
 
 /** Closes every expired session now and reports what it did (`cleanSessions`). @internal */
 export const clean = (context: Context): Effect.Effect<CleanReport, SessionStoreError> =>
-  Effect.clockWith((clock) =>
+  Effect.suspend(() =>
     Effect.flatMap(
-      sweep(context, expiry.cutoffAt(context.policy, clock.unsafeCurrentTimeMillis()), "Expired"),
+      sweep(context, expiry.cutoffAt(context.policy, context.clock.unsafeCurrentTimeMillis()), "Expired"),
       (report) =>
         Effect.map(context.store.count, (count) => ({ ...report, remaining: count.anonymous + count.authenticated }))
     )
@@ -104,9 +104,9 @@ export const start = (context: Context, interval: Duration.Duration): Effect.Eff
   Effect.sleep(interval).pipe(
     Effect.zipRight(clean(context)),
     Effect.tap((done) =>
-      done.closed === 0 ? Effect.void : Effect.logDebug("session sweep").pipe(
-        Effect.annotateLogs({ closed: done.closed, remaining: done.remaining, failures: done.failures.length })
-      )
+      done.closed === 0
+        ? Effect.void
+        : logDebug("session sweep", { closed: done.closed, remaining: done.remaining, failures: done.failures.length })
     ),
     // One bad sweep (store error, defect) is logged; the loop goes on.
     Effect.catchAllCause((cause) => Effect.logError("session sweep failed", cause)),
