@@ -190,6 +190,8 @@ export interface Credentials {
  *   otherwise it fails with `ExplicitLogin`.
  * - `rejectSession`, `failRelease`: decide per session whether `validateSession` rejects and
  *   whether `release` fails; can be changed later through `MockAuthManager`.
+ * - `replaceSession`: decides per session whether `validateSession` answers a replacement (the
+ *   session it returns) instead of accepting (`undefined`); can be changed later too.
  *
  * @since 0.1.0
  * @category testing
@@ -204,6 +206,7 @@ export interface MockOptions {
   readonly allowAnonymous?: boolean
   readonly rejectSession?: (session: Session.Session) => boolean
   readonly failRelease?: (session: Session.Session) => boolean
+  readonly replaceSession?: (session: Session.Session) => Session.Session | undefined
 }
 
 /**
@@ -214,7 +217,11 @@ export interface MockOptions {
  */
 export type MockCall =
   | { readonly _tag: "authenticate"; readonly result: "ok" | "ExplicitLogin"; readonly principalId?: string }
-  | { readonly _tag: "validateSession"; readonly key: string; readonly result: "accepted" | "rejected" }
+  | {
+    readonly _tag: "validateSession"
+    readonly key: string
+    readonly result: "accepted" | "rejected" | "replaced"
+  }
   | { readonly _tag: "release"; readonly key: string; readonly result: "ok" | "failed" }
 
 /**
@@ -232,6 +239,10 @@ export interface MockControl {
   readonly setRejectSession: (predicate: (session: Session.Session) => boolean) => Effect.Effect<void>
   /** From now on, fail the release of the sessions for which `predicate` holds. */
   readonly setFailRelease: (predicate: (session: Session.Session) => boolean) => Effect.Effect<void>
+  /** From now on, replace the sessions for which `replace` answers a session (`() => undefined` to stop). */
+  readonly setReplaceSession: (
+    replace: (session: Session.Session) => Session.Session | undefined
+  ) => Effect.Effect<void>
 }
 
 /**
@@ -306,6 +317,9 @@ export const makeMock = (options: MockOptions = {}): Effect.Effect<readonly [Ser
   Effect.gen(function*() {
     const calls: Array<MockCall> = []
     const rejectSession = yield* Ref.make(options.rejectSession ?? (() => false))
+    const replaceSession = yield* Ref.make<(session: Session.Session) => Session.Session | undefined>(
+      options.replaceSession ?? (() => undefined)
+    )
     const failRelease = yield* Ref.make(options.failRelease ?? (() => false))
     const record = (call: MockCall) => Effect.sync(() => void calls.push(call))
     const users = options.users ?? {}
@@ -344,12 +358,17 @@ export const makeMock = (options: MockOptions = {}): Effect.Effect<readonly [Ser
             )
         }),
       validateSession: (_request, session) =>
-        Effect.flatMap(Ref.get(rejectSession), (reject) =>
-          reject(session)
-            ? record({ _tag: "validateSession", key: session.key, result: "rejected" }).pipe(
+        Effect.flatMap(Effect.zip(Ref.get(rejectSession), Ref.get(replaceSession)), ([reject, replace]) => {
+          if (reject(session)) {
+            return record({ _tag: "validateSession", key: session.key, result: "rejected" }).pipe(
               Effect.zipRight(Effect.fail(new InvalidSession({ reason: "Rejected" })))
             )
-            : Effect.as(record({ _tag: "validateSession", key: session.key, result: "accepted" }), session)),
+          }
+          const replacement = replace(session)
+          return replacement === undefined
+            ? Effect.as(record({ _tag: "validateSession", key: session.key, result: "accepted" }), session)
+            : Effect.as(record({ _tag: "validateSession", key: session.key, result: "replaced" }), replacement)
+        }),
       release: (session) =>
         Effect.flatMap(Ref.get(failRelease), (fail) =>
           fail(session)
@@ -364,7 +383,8 @@ export const makeMock = (options: MockOptions = {}): Effect.Effect<readonly [Ser
       calls: Effect.sync(() => calls.slice()),
       released: Effect.sync(() => calls.flatMap((call) => call._tag === "release" ? [call.key] : [])),
       setRejectSession: (predicate) => Ref.set(rejectSession, predicate),
-      setFailRelease: (predicate) => Ref.set(failRelease, predicate)
+      setFailRelease: (predicate) => Ref.set(failRelease, predicate),
+      setReplaceSession: (replace) => Ref.set(replaceSession, replace)
     }
     return [service, control] as const
   })

@@ -540,6 +540,76 @@ export const openSession = (
 > => Effect.flatMap(SessionManager, (manager) => manager.openSession(request))
 
 /**
+ * Runs the auth manager's `authenticate` under the manager's guard (timeout, thrown exceptions and
+ * defects, and an answer that is not JSON, all as `AuthManagerError`), without opening anything.
+ *
+ * @example
+ * ```ts
+ * import { HttpServerRequest } from "@effect/platform"
+ * import { SessionManager } from "effect-session"
+ *
+ * const whoIs = (request: HttpServerRequest.HttpServerRequest) => SessionManager.authenticate(request)
+ * ```
+ *
+ * @since 0.2.0
+ * @category accessors
+ */
+export const authenticate = (
+  request: HttpServerRequest.HttpServerRequest
+): Effect.Effect<Session.Principal, ExplicitLogin | AuthManagerError, SessionManager> =>
+  Effect.flatMap(SessionManager, (manager) => manager.authenticate(request))
+
+/**
+ * Stores a new session for a principal the caller already has (from `authenticate`), optionally
+ * with initial data held to the rules of `setData`. The `Opened` event and metric fire once it is
+ * stored.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { SessionManager } from "effect-session"
+ *
+ * const openForAlice = SessionManager.openSessionFor({ id: "alice", anonymous: false }, { data: { theme: "dark" } })
+ * ```
+ *
+ * @since 0.2.0
+ * @category accessors
+ */
+export const openSessionFor = (
+  principal: Session.Principal,
+  options?: { readonly data?: Session.Data }
+): Effect.Effect<Session.Session, SessionStoreError | SessionLimitError | SessionDataError, SessionManager> =>
+  Effect.flatMap(SessionManager, (manager) => manager.openSessionFor(principal, options))
+
+/**
+ * Like `getSession`, and says whether this lookup wrote the session's `lastUsedAt` (`touched`: its
+ * idle deadline moved, so a rolling cookie is worth re-sending).
+ *
+ * @example
+ * ```ts
+ * import { HttpServerRequest } from "@effect/platform"
+ * import { Effect } from "effect"
+ * import { SessionManager } from "effect-session"
+ *
+ * const lookup = (request: HttpServerRequest.HttpServerRequest, token: string) =>
+ *   SessionManager.lookupSession(request, token).pipe(
+ *     Effect.map(({ session, touched }) => `${session.principal.id}${touched ? " (touched)" : ""}`)
+ *   )
+ * ```
+ *
+ * @since 0.2.0
+ * @category accessors
+ */
+export const lookupSession = (
+  request: HttpServerRequest.HttpServerRequest,
+  token: string | Redacted.Redacted<string>
+): Effect.Effect<
+  Lookup,
+  InvalidSession | AuthManagerError | SessionStoreError | SessionLimitError,
+  SessionManager
+> => Effect.flatMap(SessionManager, (manager) => manager.lookupSession(request, token))
+
+/**
  * Looks up, validates and touches the session of a token.
  *
  * @example

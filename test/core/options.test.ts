@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Context, Duration, Effect, Layer, Option } from "effect"
-import { AuthManager, SessionLive, SessionManager, SessionStore } from "effect-session"
+import { AuthManager, SessionError, SessionLive, SessionManager, SessionStore } from "effect-session"
 
 const build = (
   layer: Layer.Layer<SessionManager.SessionManager, unknown, AuthManager.AuthManager | SessionStore.SessionStore>
@@ -118,6 +118,60 @@ describe("options", () => {
       expect(error).toMatchObject({ _tag: "SessionConfigError", option: "idleTimeout" })
     }))
 
+  const refusedCombinations: Array<[string, SessionManager.Options, RegExp]> = [
+    [
+      "a touch interval of half the shortest idle limit (the anonymous 2 minutes)",
+      { touchInterval: "1 minute" },
+      /touchInterval: must be under half the shortest idle limit \(2m\), got 1m; idle expiry may come up/
+    ],
+    [
+      "a touch interval longer than the idle limit",
+      { idleTimeout: "10 minutes", touchInterval: "1 hour" },
+      /touchInterval/
+    ],
+    ["a zero touch interval (spell it \"always\")", { touchInterval: 0 }, /touchInterval: must be positive/],
+    ["an \"off\" touch interval", { touchInterval: "off" as "always" }, /touchInterval: cannot be off/]
+  ]
+  for (const [name, options, message] of refusedCombinations) {
+    it.effect(`refuses combinations that cannot work: ${name}`, () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(build(SessionManager.layer(options)))
+        expect(error).toBeInstanceOf(SessionError.SessionConfigError)
+        expect((error as SessionError.SessionConfigError).message).toMatch(message)
+      }))
+  }
+
+  it.effect("a store that cannot honour the policy (its own TTLs) fails the layer build", () =>
+    Effect.gen(function*() {
+      const seen: Array<SessionStore.Policy> = []
+      const strict = Layer.effect(
+        SessionStore.SessionStore,
+        Effect.map(SessionStore.makeMemory, (inner): SessionStore.Service => ({
+          ...inner,
+          validatePolicy: (policy) => {
+            seen.push(policy)
+            return policy.idle.authenticated > 60 * 60_000
+              ? Effect.fail(
+                new SessionError.SessionConfigError({ option: "maxIdleTtl", reason: "below the idle limit" })
+              )
+              : Effect.void
+          }
+        }))
+      )
+      const built = (options: SessionManager.Options) =>
+        Effect.scoped(
+          Layer.build(SessionManager.layer(options).pipe(Layer.provide(strict), Layer.provide(AuthManager.layerMock())))
+        )
+      yield* built({})
+      expect(seen[0]).toEqual({
+        idle: { anonymous: 2 * 60_000, authenticated: 30 * 60_000 },
+        absolute: 24 * 3_600_000,
+        touchInterval: 12_000
+      })
+      const error = yield* Effect.flip(built({ idleTimeout: "2 hours", cleanupSessionTime: "off" }))
+      expect(error).toMatchObject({ _tag: "SessionConfigError", option: "maxIdleTtl" })
+    }))
+
   it.effect("SessionLive builds with defaults and needs only an AuthManager", () =>
     Effect.gen(function*() {
       const manager = yield* SessionManager.SessionManager
@@ -137,12 +191,14 @@ describe("layerConfig", () => {
       expect(manager.settings.limits.maxSessions).toBe(500)
       expect(manager.settings.limits.maxSessionsPerPrincipal).toBe(Infinity)
       expect(manager.settings.limits.onLimit).toBe("refuse")
+      expect(manager.settings.policy.touchInterval).toBe(0)
     }).pipe(fromEnv({
       SESSION_IDLE_TIMEOUT: "15 minutes",
       SESSION_ABSOLUTE_LIFETIME: "off",
       SESSION_MAX_SESSIONS: "500",
       SESSION_MAX_SESSIONS_PER_PRINCIPAL: "unlimited",
-      SESSION_ON_LIMIT: "refuse"
+      SESSION_ON_LIMIT: "refuse",
+      SESSION_TOUCH_INTERVAL: "always"
     })))
 
   it.effect("an invalid duration is a SessionConfigError, an unreadable number a ConfigError", () =>

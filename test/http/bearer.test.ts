@@ -38,6 +38,22 @@ const who = Effect.gen(function*() {
   return { principal: session.principal.id, stored: session.token !== undefined, id: Session.shortId(session) }
 })
 
+/**
+ * Logs alice in through `/api/login` (on either transport's API): the token comes in the body,
+ * never in a cookie, and then names her session.
+ */
+const signIn = Effect.gen(function*() {
+  const login = yield* request("POST", "/api/login", { headers: alice })
+  expect(login.status).toBe(200)
+  expect(login.setCookies).toEqual([])
+  const token = json(login).token as string
+  expect(SessionToken.isWellFormed(token)).toBe(true)
+  const me = yield* request("GET", "/api/me", { headers: bearer(token) })
+  expect(json(me)).toMatchObject({ principal: "alice", stored: true })
+  expect(me.setCookies).toEqual([])
+  return token
+})
+
 /** The token of a session, for the body of a login response. */
 const tokenOf = (session: Session.Session) => session.token === undefined ? null : Redacted.value(session.token)
 
@@ -73,14 +89,7 @@ const both = HttpRouter.concat(web, api)
 describe("bearer transport on the router, beside the cookie transport", () => {
   it.live("login hands the token over in the body, never in a cookie; the token then names the session", () =>
     Effect.gen(function*() {
-      const login = yield* request("POST", "/api/login", { headers: alice })
-      expect(login.status).toBe(200)
-      expect(login.setCookies).toEqual([])
-      const token = json(login).token as string
-      expect(SessionToken.isWellFormed(token)).toBe(true)
-      const me = yield* request("GET", "/api/me", { headers: bearer(token) })
-      expect(json(me)).toMatchObject({ principal: "alice", stored: true })
-      expect(me.setCookies).toEqual([])
+      const token = yield* signIn
       // a write: the session's data changes, still no cookie
       const count = yield* request("POST", "/api/count", { headers: bearer(token) })
       expect(json(count)).toEqual({ counter: 1, token })
@@ -232,13 +241,7 @@ describe("bearer transport on HttpApi", () => {
 
   it.live("login in the body, the token then names the session; no Set-Cookie, no CSRF check", () =>
     Effect.gen(function*() {
-      const login = yield* request("POST", "/api/login", { headers: alice })
-      expect(login.status).toBe(200)
-      expect(login.setCookies).toEqual([])
-      const token = json(login).token as string
-      expect(SessionToken.isWellFormed(token)).toBe(true)
-      const me = yield* request("GET", "/api/me", { headers: bearer(token) })
-      expect(json(me)).toMatchObject({ principal: "alice", stored: true })
+      const token = yield* signIn
       const counted = yield* request("POST", "/api/count", { headers: { ...crossSite, ...bearer(token) } })
       expect(json(counted)).toBe(1)
       expect(counted.setCookies).toEqual([])

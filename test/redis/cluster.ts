@@ -8,7 +8,7 @@ import { type ChildProcess, execFile, spawn } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { freePort, ping, redisServerAvailable } from "./server.js"
+import { freePort, killChild, ping, redisServerAvailable } from "./server.js"
 
 export interface ClusterNode {
   readonly port: number
@@ -29,26 +29,6 @@ export interface RedisCluster {
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-
-const exited = (child: ChildProcess, timeoutMs: number): Promise<boolean> =>
-  child.exitCode !== null || child.signalCode !== null
-    ? Promise.resolve(true)
-    : new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(false), timeoutMs)
-      child.once("exit", () => {
-        clearTimeout(timer)
-        resolve(true)
-      })
-    })
-
-const stopChild = async (child: ChildProcess, signal: NodeJS.Signals) => {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return
-  process.kill(child.pid, signal)
-  if (!(await exited(child, 5000))) {
-    process.kill(child.pid, "SIGKILL")
-    await exited(child, 5000)
-  }
-}
 
 const info = async (url: string, section: string): Promise<string> => {
   const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
@@ -122,7 +102,7 @@ export const startCluster = async (masters = 3): Promise<RedisCluster | undefine
       ], { stdio: ["ignore", "ignore", "inherit"] })
       child.on("error", () => {})
       children.push(child)
-      nodes.push({ port, url: `redis://127.0.0.1:${port}`, kill: () => stopChild(child, "SIGKILL") })
+      nodes.push({ port, url: `redis://127.0.0.1:${port}`, kill: () => killChild(child, "SIGKILL") })
     }
     for (const node of nodes) {
       for (let i = 0; !(await ping(node.url)); i++) {
@@ -188,7 +168,7 @@ export const startCluster = async (masters = 3): Promise<RedisCluster | undefine
     },
     waitHealthy,
     stop: async () => {
-      await Promise.all(children.map((child) => stopChild(child, "SIGTERM")))
+      await Promise.all(children.map((child) => killChild(child, "SIGTERM")))
       process.off("exit", cleanup)
       rmSync(dir, { recursive: true, force: true })
     }

@@ -36,7 +36,7 @@ describe.skipIf(server === undefined)("two processes sharing one Redis", () => {
       })
     }
     ;[one, two] = await Promise.all([startWorker("one", env), startWorker("two", env)])
-  }, 60_000)
+  }, 120_000)
 
   afterAll(async () => {
     await Promise.all([one?.stop(), two?.stop()])

@@ -108,7 +108,7 @@ const spawnServer = (port: number): ChildProcess => {
   return child
 }
 
-const exited = (child: ChildProcess, timeoutMs: number): Promise<boolean> =>
+export const exited = (child: ChildProcess, timeoutMs: number): Promise<boolean> =>
   child.exitCode !== null || child.signalCode !== null
     ? Promise.resolve(true)
     : new Promise((resolve) => {
@@ -119,7 +119,7 @@ const exited = (child: ChildProcess, timeoutMs: number): Promise<boolean> =>
       })
     })
 
-const killChild = async (child: ChildProcess | undefined, signal: NodeJS.Signals) => {
+export const killChild = async (child: ChildProcess | undefined, signal: NodeJS.Signals) => {
   if (child === undefined || child.pid === undefined) return
   if (child.exitCode !== null || child.signalCode !== null) return
   process.kill(child.pid, signal)

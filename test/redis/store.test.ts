@@ -274,6 +274,25 @@ describe.skipIf(server === undefined)("Redis store", () => {
           )
         })))
 
+    it.effect("data keeps its order of insertion through updates and rotations (long values included)", () =>
+      withRedisStore(url, (store) =>
+        Effect.gen(function*() {
+          const long = "x".repeat(200) // a hash with long values does not keep its fields in order
+          yield* store.insert(record("k", anon, { data: { z: long, a: 1, m: 2 } }), SessionStore.unlimited)
+          yield* store.update("k", { set: [["b", 3], ["a", 4]], remove: ["m"] }, cutoff(1))
+          expect(Object.keys(Option.getOrThrow(yield* store.get("k")).data)).toEqual(["z", "a", "b"])
+          // removed and set again in one patch: it goes to the end, with its new value
+          yield* store.update("k", { remove: ["z"], set: [["z", 5]] }, cutoff(2))
+          const after = Option.getOrThrow(yield* store.get("k")).data
+          expect(Object.keys(after)).toEqual(["a", "b", "z"])
+          expect(after.z).toBe(5)
+          // rotation keeps the order; keep keeps the order named
+          yield* store.rekey("k", { key: "k2" }, SessionStore.unlimited, cutoff(3))
+          expect(Object.keys(Option.getOrThrow(yield* store.get("k2")).data)).toEqual(["a", "b", "z"])
+          yield* store.rekey("k2", { key: "k3", keep: ["z", "a"] }, SessionStore.unlimited, cutoff(4))
+          expect(Object.keys(Option.getOrThrow(yield* store.get("k3")).data)).toEqual(["z", "a"])
+        })))
+
     it.effect("large sessions: thousands of data keys through insert, update and rekey", () =>
       withRedisStore(url, (store) =>
         Effect.gen(function*() {

@@ -172,5 +172,19 @@ export const regressions: ReadonlyArray<readonly [string, ModelConfig, ReadonlyA
       { _tag: "OpenFor", who: "anon", data: "invalid" },
       { _tag: "Get", h: 0 }
     ]
+  ],
+  [
+    "a validateSession replacement is stored under a new token; one that is not JSON is refused, on every store",
+    base,
+    [
+      { _tag: "Open", who: "alice" },
+      { _tag: "SetData", h: 0, name: "b", value: 1 },
+      { _tag: "Replace", h: 0, valid: false },
+      { _tag: "Get", h: 0 },
+      { _tag: "Replace", h: 0, valid: true },
+      { _tag: "Get", h: 0 },
+      { _tag: "Close", h: 1 },
+      { _tag: "Get", h: 0 }
+    ]
   ]
 ]

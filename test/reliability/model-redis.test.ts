@@ -21,8 +21,12 @@ const explicitSweeps = regressions.filter(([, config]) => config.sweepEvery === 
 describe.skipIf(server === undefined)("redis", () => {
   modelSuite("redis store", () => RedisStore.layer({ url: server!.url, prefix: freshPrefix("model") }), {
     configs: [
-      ["evict at the caps, explicit sweeps", base],
-      ["refuse at the caps, explicit sweeps", { ...base, onLimit: "refuse" }]
+      ["evict at the caps, explicit sweeps, default touch interval", base],
+      ["refuse at the caps, explicit sweeps, touch always", { ...base, onLimit: "refuse", touchInterval: "always" }],
+      [
+        "default per-principal cap (fair share at maxSessions), touch every 2 s",
+        { ...base, maxSessions: 4, maxSessionsPerPrincipal: undefined, maxAnonymousSessions: 1, touchInterval: 2_000 }
+      ]
     ],
     numRuns: 60,
     maxLength: 25,
@@ -32,7 +36,10 @@ describe.skipIf(server === undefined)("redis", () => {
 
 describe.skipIf(cluster === undefined)("redis cluster", () => {
   modelSuite("redis cluster store", () => RedisStore.layer({ nodes: cluster!.urls, prefix: freshPrefix("model") }), {
-    configs: [["evict at the caps, explicit sweeps", base]],
+    configs: [
+      ["evict at the caps, explicit sweeps, default touch interval", base],
+      ["refuse at the caps, explicit sweeps, touch always", { ...base, onLimit: "refuse", touchInterval: "always" }]
+    ],
     numRuns: 30,
     maxLength: 25,
     regressions: explicitSweeps

@@ -10,7 +10,8 @@
  * `closeAllOf` is one atomic revocation (I8); a lookup writes `lastUsedAt` only when the touch
  * interval has passed (checked after every step: idle expiry is never late and at most one interval
  * early); the per-principal cap and the fair share at `maxSessions`; `openSessionFor` with initial
- * data; `lookupSession`'s `touched`.
+ * data; `lookupSession`'s `touched`; `validateSession` replacements, whose data is held to the rules
+ * of `setData` before any store sees it (a refusal is the same typed failure on every store).
  *
  * A concurrent group is accepted when some order of its operations, applied one by one to the
  * model, gives the same answers and the same final state (linearizability). One relaxation: an
@@ -41,6 +42,7 @@ export type Op =
   | { readonly _tag: "Get"; readonly h: number }
   | { readonly _tag: "GetForged"; readonly malformed: boolean }
   | { readonly _tag: "Reject"; readonly h: number }
+  | { readonly _tag: "Replace"; readonly h: number; readonly valid: boolean }
   | { readonly _tag: "Rotate"; readonly h: number }
   | {
     readonly _tag: "Login"
@@ -132,6 +134,10 @@ export const stepOp: fc.Arbitrary<Op> = fc.oneof(
     }))
   },
   { weight: 1, arbitrary: handle.map((h): Op => ({ _tag: "Reject", h })) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ h: handle, valid: fc.boolean() }).map(({ h, valid }): Op => ({ _tag: "Replace", h, valid }))
+  },
   { weight: 1, arbitrary: handle.map((h): Op => ({ _tag: "CloseFailing", h })) }
 )
 
@@ -230,6 +236,9 @@ const principalOf = (who: Exclude<Who, "mallory">) =>
   who === "anon" ? { id: "anonymous", anonymous: true } : { id: who, anonymous: false }
 
 const dataString = (data: Session.Data) => JSON.stringify(Object.keys(data).sort().map((name) => [name, data[name]]))
+
+/** The data a valid replacement from `validateSession` holds. */
+const replacementData: Record<string, number> = { a: 7 }
 
 const picked = (data: Record<string, number>, names: ReadonlyArray<string>): Record<string, number> => {
   const result: Record<string, number> = {}
@@ -423,6 +432,19 @@ class Model {
         }
         return `ok:${found.principalId}:${dataString(found.data)}:${touched ? "touched" : "read"}`
       }
+      case "Replace": {
+        const found = this.lookup(op.token)
+        if (typeof found === "string") return found
+        if (found.lastUsedAt <= state.now - touchIntervalOf(this.config)) found.lastUsedAt = state.now
+        found.usedAt = state.now
+        // a replacement that is not JSON is refused before any store sees it, on every store
+        if (!op.valid) return "AuthManagerError:validateSession:Invalid"
+        const next: MRecord = { ...found, key: minted, data: { ...replacementData }, lastUsedAt: state.now }
+        state.live.delete(found.key)
+        this.admit(next)
+        state.links.set(found.key, { family: found.family, until: state.now + linkGraceOf(this.config) })
+        return `ok:${next.principalId}:${dataString(next.data)}`
+      }
       case "Rotate":
       case "Login": {
         const found = this.lookup(op.token)
@@ -495,6 +517,7 @@ type ResolvedOp =
   | { readonly _tag: "Open"; readonly who: Who }
   | { readonly _tag: "OpenFor"; readonly who: Exclude<Who, "mallory">; readonly data: InitialData }
   | { readonly _tag: "Get" | "Reject" | "Rotate" | "Close" | "CloseFailing"; readonly token: string }
+  | { readonly _tag: "Replace"; readonly token: string; readonly valid: boolean }
   | {
     readonly _tag: "Login"
     readonly token: string
@@ -523,6 +546,8 @@ const resolve = (op: Op, handles: ReadonlyArray<string>): ResolvedOp | undefined
       return { _tag: op._tag, token: token(op.h) }
     case "Login":
       return { _tag: "Login", token: token(op.h), who: op.who, keep: op.keep }
+    case "Replace":
+      return { _tag: "Replace", token: token(op.h), valid: op.valid }
     case "CloseAllOf":
       return { _tag: "CloseAllOf", who: op.who, except: op.except === null ? null : token(op.except) }
     case "SetData":
@@ -602,6 +627,14 @@ const runReal = (
         yield* mock.setRejectSession((s) => s.key === key)
         const exit = yield* Effect.exit(manager.getSession(request(), op.token))
         yield* mock.setRejectSession(() => false)
+        return withToken(exit, (s) => `ok:${s.principal.id}:${dataString(s.data)}`)
+      }
+      case "Replace": {
+        const key = keyOf(op.token)
+        const data = op.valid ? replacementData : { a: new Date(0) as unknown as number }
+        yield* mock.setReplaceSession((s) => s.key === key ? { ...s, data } : undefined)
+        const exit = yield* Effect.exit(manager.getSession(request(), op.token))
+        yield* mock.setReplaceSession(() => undefined)
         return withToken(exit, (s) => `ok:${s.principal.id}:${dataString(s.data)}`)
       }
       case "Rotate":

@@ -2,9 +2,10 @@
  * The HTTP middleware, and the responses it gives to session failures.
  *
  * Per request it refuses a cross-origin unsafe request before anything else (403, no session
- * work, no cookie), sets the request's state in the fiber (one `FiberRef.set`), and answers the
- * session failures the app raises. Everything else happens when the app asks: reading, storing,
- * and the cookie writer's registration.
+ * work, no cookie), sets the request's state in the fiber (one `FiberRef.set`), answers the
+ * session failures the app raises, and applies the cookie writer to the response that leaves when
+ * the request has something to write (or registers it as a pre-response handler when the request
+ * ends in an error response the platform builds). Reading and storing happen when the app asks.
  *
  * @internal
  */

@@ -310,10 +310,11 @@ export const persist = (state: State.State): Effect.Effect<Session.Session, Fail
  */
 export const keep = (state: State.State, session: Session.Session): Effect.Effect<Session.Session> => {
   const live = state.session
-  const next = session.token === undefined && live?.token !== undefined && live.key === session.key
+  // tokens are compared by their keys (reading a session's `token` may build a Redacted)
+  const next = !("token" in session) && live !== undefined && live.key === session.key && "token" in live
     ? { ...session, token: live.token }
     : session
-  const changed = live === undefined || live.token !== next.token || next.lastUsedAt > live.lastUsedAt
+  const changed = live === undefined || live.key !== next.key || next.lastUsedAt > live.lastUsedAt
   if (live !== undefined && next.lastUsedAt > live.lastUsedAt) state.moved = true
   state.session = next
   state.stored = true

@@ -1,7 +1,9 @@
 /**
- * The cookie writer: a pre-response handler registered only by requests that have something to
- * write (a new or changed token, a moved rolling deadline, an expiry), so a request that leaves the
- * session alone pays nothing. It runs on whatever response goes out, error responses included.
+ * The cookie writer, for requests that have something to write (a new or changed token, a moved
+ * rolling deadline, an expiry): a request that leaves the session alone pays nothing. The router
+ * middleware applies it to the response that leaves; elsewhere (HttpApi, routes mounted without
+ * the middleware) it is a pre-response handler. Either way it sees whatever response goes out,
+ * error responses included.
  *
  * What it writes, in order of precedence:
  * - nothing on a cross-site request that came without a live session cookie (I10);
@@ -20,6 +22,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import type { Settings } from "../../HttpSession.js"
 import type * as Session from "../../Session.js"
+import * as SessionToken from "../../SessionToken.js"
 import * as expiry from "../expiry.js"
 import * as cookie from "./cookie.js"
 import * as csrf from "./csrf.js"
@@ -72,11 +75,13 @@ const varyCookie = (vary: string | undefined): string =>
     ? vary
     : `${vary}, Cookie`
 
-const uncacheable = (response: HttpServerResponse.HttpServerResponse) =>
-  HttpServerResponse.setHeaders(response, {
-    "cache-control": "no-store",
-    vary: varyCookie(response.headers["vary"])
-  })
+const uncacheable = (response: HttpServerResponse.HttpServerResponse, setCookie?: string) =>
+  HttpServerResponse.setHeaders(
+    response,
+    setCookie === undefined
+      ? { "cache-control": "no-store", vary: varyCookie(response.headers["vary"]) }
+      : { "set-cookie": setCookie, "cache-control": "no-store", vary: varyCookie(response.headers["vary"]) }
+  )
 
 /** Seconds the cookie may live, or `undefined` for a browser-session cookie. */
 const maxAgeOf = (state: State, session: Session.Session): number | undefined => {
@@ -99,14 +104,15 @@ const setToken = (
 ) => {
   const settings = state.http.settings
   const maxAge = maxAgeOf(state, session)
-  // a raw Set-Cookie line, serialised once; through `Cookies` when the handler set one raw already
-  const written = response.headers["set-cookie"] === undefined
-    ? HttpServerResponse.setHeader(response, "set-cookie", serialize(settings, request, token, maxAge))
-    : HttpServerResponse.unsafeSetCookie(response, settings.cookie.name, token, {
-      ...attributes(settings, request),
-      ...(maxAge === undefined ? {} : { maxAge: `${maxAge} seconds` })
-    })
-  return uncacheable(written)
+  // a raw Set-Cookie line, serialised once, set with the cache headers in one step; through
+  // `Cookies` when the handler set a raw one already
+  if (response.headers["set-cookie"] === undefined) {
+    return uncacheable(response, serialize(settings, request, token, maxAge))
+  }
+  return uncacheable(HttpServerResponse.unsafeSetCookie(response, settings.cookie.name, token, {
+    ...attributes(settings, request),
+    ...(maxAge === undefined ? {} : { maxAge: `${maxAge} seconds` })
+  }))
 }
 
 /**
@@ -176,11 +182,17 @@ export const apply = (
   if (state.refused) return response
   if (state.incoming === undefined && csrf.isCrossSite(request, state.http.settings)) return response
   const session = state.stored ? state.session : undefined
-  const token = session?.token === undefined ? undefined : Redacted.value(session.token)
-  if (token !== undefined && token !== state.incoming) return setToken(state, request, response, session!, token)
+  // a new token: the stored session is not the one the request came with (compared by key)
+  const incoming = state.incoming
+  if (session !== undefined && (incoming === undefined || session.key !== SessionToken.hash(incoming))) {
+    const token = session.token
+    if (token !== undefined) return setToken(state, request, response, session, Redacted.value(token))
+  }
   if (state.expire !== "no") return expire(state, request, response)
-  if (token !== undefined && state.moved && state.http.settings.rolling && !state.unavailable) {
-    return setToken(state, request, response, session!, token)
+  if (
+    session !== undefined && incoming !== undefined && state.moved && state.http.settings.rolling && !state.unavailable
+  ) {
+    return setToken(state, request, response, session, incoming)
   }
   return response
 }

@@ -1,6 +1,7 @@
 /**
- * OURS: `HttpSession.middleware` on the router, `SessionLive` (default options, memory store),
- * an auth manager that makes everyone anonymous; the handler bumps a typed counter in the session.
+ * OURS: `HttpSession.middleware` on the router, `SessionLive` (default options, memory store,
+ * sessions opened on demand), an auth manager that makes everyone anonymous; the handler bumps a
+ * typed counter in the session (its first write stores the session and sets the cookie).
  * The diagnostic variants (ours-*.ts) start this same server with one thing changed.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
@@ -34,8 +35,13 @@ const bump = Effect.map(
   HttpSession.updateData(Counter, (n) => Option.getOrElse(n, () => 0) + 1),
   (session) => HttpServerResponse.text(String(session.data.counter))
 )
+// sessions are stored on demand: a visitor without one (the harness' first request) gets it saved,
+// so that the measured requests carry a valid cookie and only read
 const read = Effect.map(
-  HttpSession.current,
+  Effect.flatMap(
+    HttpSession.current,
+    (session) => session.token === undefined ? HttpSession.save : Effect.succeed(session)
+  ),
   (session) => HttpServerResponse.text(`${++outside} ${session.principal.id}`)
 )
 

@@ -103,6 +103,18 @@ local function keyOf(m)
 end
 
 local function load(k) return loadAt(rkey(k), k) end
+-- Appends the names of list (from index i, every step-th) not seen yet to names.
+local function appendNew(names, seen, list, i, step, strip)
+  for j = i, #list, step do
+    local name = list[j]
+    if strip then name = string.sub(name, 3) end
+    if not seen[name] then
+      seen[name] = true
+      names[#names + 1] = name
+    end
+  end
+end
+
 -- Records the data names' order (a Lua list) with the record.
 local function setOrder(k, names)
   if #names == 0 then redis.call("HSET", rkey(k), "o", "[]") else redis.call("HSET", rkey(k), "o", cjson.encode(names)) end

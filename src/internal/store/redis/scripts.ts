@@ -88,6 +88,18 @@ return { "ok", evicted, corrupt }
 // Sets lastUsedAt (and data changes already applied by the caller) and moves the record to the
 // most recently used end of its kind; its place among its principal's follows lastUsedAt.
 const touched = `
+-- The live record under k, or the reply that ends the script (missing, corrupt, expired).
+local function live(k, now)
+  local h, flat = load(k)
+  if h == nil then return nil, nil, "M" end
+  if h == false then
+    drop(k)
+    return nil, nil, "C"
+  end
+  if expired(h, now, num(ARGV[6]), num(ARGV[7])) then return nil, nil, "E" .. json(k, h, flat) end
+  return h, flat, nil
+end
+
 local function touched(k, h, now, at)
   local key = rkey(k)
   redis.call("ZREM", LRU_A, h["ml"])
@@ -113,10 +125,8 @@ export const touch = script(
   `${touched}
 local k = ARGV[4]
 local now = num(ARGV[5])
-local h, flat = load(k)
-if h == nil then return "M" end
-if h == false then drop(k) return "C" end
-if expired(h, now, num(ARGV[6]), num(ARGV[7])) then return "E" .. json(k, h, flat) end
+local h, flat, ended = live(k, now)
+if ended then return ended end
 if tonumber(h["u"]) > num(ARGV[8]) then return "R" .. json(k, h, flat) end
 touched(k, h, now, ARGV[5])
 return "W" .. rejson(k)
@@ -134,10 +144,8 @@ export const update = script(
   `${touched}
 local k = ARGV[4]
 local now = num(ARGV[5])
-local h, flat = load(k)
-if h == nil then return "M" end
-if h == false then drop(k) return "C" end
-if expired(h, now, num(ARGV[6]), num(ARGV[7])) then return "E" .. json(k, h, flat) end
+local h, flat, ended = live(k, now)
+if ended then return ended end
 local mode = ARGV[8]
 if mode ~= "none" then
   local current = redis.call("HGET", rkey(k), ARGV[9])
@@ -151,21 +159,14 @@ local removeCount = tonumber(ARGV[11])
 hdel(rkey(k), ARGV, 12, 11 + removeCount)
 hset(rkey(k), ARGV, 12 + removeCount)
 -- the data names' order: removed ones out, new ones at the end
-local gone, seen, names = {}, {}, {}
+local gone, kept = {}, {}
 for i = 12, 11 + removeCount do gone[string.sub(ARGV[i], 3)] = true end
 for _, name in ipairs(orderOf(h, flat)) do
-  if not gone[name] and not seen[name] then
-    seen[name] = true
-    names[#names + 1] = name
-  end
+  if not gone[name] then kept[#kept + 1] = name end
 end
-for i = 12 + removeCount, #ARGV, 2 do
-  local name = string.sub(ARGV[i], 3)
-  if not seen[name] then
-    seen[name] = true
-    names[#names + 1] = name
-  end
-end
+local seen, names = {}, {}
+appendNew(names, seen, kept, 1, 1, false)
+appendNew(names, seen, ARGV, 12 + removeCount, 2, true)
 setOrder(k, names)
 touched(k, h, now, ARGV[5])
 return "W" .. rejson(k)
@@ -204,14 +205,17 @@ if dataMode == "replace" then
     names[#names + 1] = string.sub(ARGV[i], 3)
   end
 else
-  local keep = nil
+  -- "keep": the named keys, in the order named; "carry": all of them, in their order
+  local order = orderOf(h, flat)
   if dataMode == "keep" then
-    keep = {}
-    for i = 16 + overrides, #ARGV do keep[ARGV[i]] = true end
+    order = {}
+    for i = 16 + overrides, #ARGV do order[#order + 1] = ARGV[i] end
   end
-  for _, name in ipairs(orderOf(h, flat)) do
+  local seen = {}
+  for _, name in ipairs(order) do
     local value = h["d:" .. name]
-    if value and (keep == nil or keep[name]) then
+    if value and not seen[name] then
+      seen[name] = true
       fields[#fields + 1] = "d:" .. name
       fields[#fields + 1] = value
       names[#names + 1] = name

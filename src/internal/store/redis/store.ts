@@ -85,33 +85,28 @@ export const make = (
         )
       )
 
-    /** Decodes records already removed from the store; those that do not decode are logged. */
-    const decodeRemoved = (operation: string, texts: ReadonlyArray<string>): Effect.Effect<Array<Session.Record>> => {
+    /** Decodes records; `bad` answers for each one that does not decode (log it, remove it). */
+    const decodeAll = (
+      texts: ReadonlyArray<string>,
+      bad: (key: string, reason: string) => Effect.Effect<void>
+    ): Effect.Effect<Array<Session.Record>> => {
       const records: Array<Session.Record> = []
-      const bad: Array<[string, string]> = []
+      const failed: Array<[string, string]> = []
       for (const text of texts) {
         const record = decodeRecord(text)
-        if (typeof record === "string") bad.push([keyIn(text), record])
+        if (typeof record === "string") failed.push([keyIn(text), record])
         else records.push(record)
       }
-      return bad.length === 0
+      return failed.length === 0
         ? Exit.succeed(records)
-        : Effect.as(Effect.forEach(bad, ([key, reason]) => logCorrupt(operation, key, reason)), records)
+        : Effect.as(Effect.forEach(failed, ([key, reason]) => bad(key, reason)), records)
     }
-
-    /** Decodes records still stored; those that do not decode are removed and logged. */
-    const decodeStored = (operation: string, texts: ReadonlyArray<string>): Effect.Effect<Array<Session.Record>> => {
-      const records: Array<Session.Record> = []
-      const bad: Array<[string, string]> = []
-      for (const text of texts) {
-        const record = decodeRecord(text)
-        if (typeof record === "string") bad.push([keyIn(text), record])
-        else records.push(record)
-      }
-      return bad.length === 0
-        ? Exit.succeed(records)
-        : Effect.as(Effect.forEach(bad, ([key, reason]) => dropStored(operation, key, reason)), records)
-    }
+    /** Records already removed from the store: those that do not decode are logged. */
+    const decodeRemoved = (operation: string, texts: ReadonlyArray<string>) =>
+      decodeAll(texts, (key, reason) => logCorrupt(operation, key, reason))
+    /** Records still stored: those that do not decode are removed and logged. */
+    const decodeStored = (operation: string, texts: ReadonlyArray<string>) =>
+      decodeAll(texts, (key, reason) => dropStored(operation, key, reason))
 
     /** One record of a write script's reply (status letter first): the record, or Missing if corrupt. */
     const storedRecord = <A>(
@@ -124,6 +119,28 @@ export const make = (
       return typeof record === "string"
         ? Effect.as(dropStored(operation, key, record), missing)
         : Exit.succeed(answer(record))
+    }
+
+    /** The reply of a write script (a status letter, then the record): the store's answer. */
+    const written = (
+      operation: string,
+      key: string,
+      text: string
+    ): Effect.Effect<SessionStore.TouchResult | SessionStore.WriteResult> => {
+      switch (text.charCodeAt(0)) {
+        case MISSING:
+          return missingExit
+        case CORRUPT:
+          return Effect.as(logCorrupt(operation, key, FORMAT), missing)
+        case WRITTEN:
+          return storedRecord(operation, key, text, (record) => ({ _tag: "Written", record }))
+        case READ:
+          return storedRecord(operation, key, text, (record) => ({ _tag: "Read", record }))
+        case EXPIRED:
+          return storedRecord(operation, key, text, (record) => ({ _tag: "Expired", record }))
+        default:
+          return storedRecord(operation, key, text, (record) => ({ _tag: "Conflict", record }))
+      }
     }
 
     const cutoffArgs = (cutoff: SessionStore.Cutoff) => [
@@ -223,21 +240,7 @@ export const make = (
         "touch",
         scripts.touch,
         withBase([...ttlArgs, key, ...cutoffArgs(cutoff), numberArg(touchBefore)]),
-        (reply): Effect.Effect<SessionStore.TouchResult> => {
-          const text = asString(reply)
-          switch (text.charCodeAt(0)) {
-            case MISSING:
-              return missingExit
-            case CORRUPT:
-              return Effect.as(logCorrupt("touch", key, FORMAT), missing)
-            case WRITTEN:
-              return storedRecord("touch", key, text, (record) => ({ _tag: "Written", record }))
-            case READ:
-              return storedRecord("touch", key, text, (record) => ({ _tag: "Read", record }))
-            default:
-              return storedRecord("touch", key, text, (record) => ({ _tag: "Expired", record }))
-          }
-        },
+        (reply) => written("touch", key, asString(reply)) as Effect.Effect<SessionStore.TouchResult>,
         // Out of memory: Redis refuses writes, not reads. The session was read live a moment ago:
         // serve it untouched rather than fail every signed-in request.
         (cause) => isOutOfMemory(cause) ? Exit.succeed({ _tag: "Read", record: seen }) : undefined
@@ -259,21 +262,12 @@ export const make = (
       const removed = (patch.remove ?? []).map((name) => DATA + name)
       const set = (patch.set ?? []).flatMap(([name, value]) => [DATA + name, canonical(value)])
       const args = [...ttlArgs, key, ...cutoffArgs(cutoff), ...expect, String(removed.length), ...removed, ...set]
-      return c.run("update", scripts.update, withBase(args), (reply): Effect.Effect<SessionStore.WriteResult> => {
-        const text = asString(reply)
-        switch (text.charCodeAt(0)) {
-          case MISSING:
-            return missingExit
-          case CORRUPT:
-            return Effect.as(logCorrupt("update", key, FORMAT), missing)
-          case WRITTEN:
-            return storedRecord("update", key, text, (record) => ({ _tag: "Written", record }))
-          case EXPIRED:
-            return storedRecord("update", key, text, (record) => ({ _tag: "Expired", record }))
-          default:
-            return storedRecord("update", key, text, (record) => ({ _tag: "Conflict", record }))
-        }
-      })
+      return c.run(
+        "update",
+        scripts.update,
+        withBase(args),
+        (reply) => written("update", key, asString(reply)) as Effect.Effect<SessionStore.WriteResult>
+      )
     }
 
     const rekey: SessionStore.Service["rekey"] = (key, next, limits, cutoff) => {
