@@ -29,7 +29,7 @@ describe.skipIf(server === undefined)("two processes sharing one PostgreSQL", ()
     // one after the other: the second finds the tables the first created
     one = await startInstance("one", env)
     two = await startInstance("two", env)
-  }, 120_000)
+  }, 240_000)
 
   afterAll(async () => {
     await Promise.all([one?.stop(), two?.stop()])

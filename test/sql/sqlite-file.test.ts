@@ -37,7 +37,7 @@ describe("a SQLite session file", () => {
     } finally {
       await second.stop()
     }
-  }, 120_000)
+  }, 240_000)
 
   it(
     "shared by two processes: a logout in one holds in the other; both sweepers release each session once",
@@ -73,6 +73,6 @@ describe("a SQLite session file", () => {
         await Promise.all([one.stop(), two.stop()])
       }
     },
-    120_000
+    240_000
   )
 })

@@ -42,6 +42,7 @@ export const startProcess = (name: string, script: string, env: Record<string, s
     const pending = new Map<number, (reply: Reply) => void>()
     const defects: Array<string> = []
     let next = 1
+    // tsx compiles the worker at start: over 30 s on a loaded 2-core machine
     const startup = setTimeout(() => reject(new Error(`${name} did not start in time`)), 90_000)
     child.once("error", reject)
     child.once("exit", (code) => {

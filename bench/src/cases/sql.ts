@@ -83,6 +83,10 @@ export const sweepStores = ["ours", "connect-pg-simple"] as const
 
 type Log = (line: string) => void
 
+/** A child's command-line arguments: `--name value` for each entry. */
+const flags = (args: Record<string, string | number>): Array<string> =>
+  Object.entries(args).flatMap(([name, value]) => [`--${name}`, String(value)])
+
 /** Pins a process and its current children (the postmaster's backends) to core 0; new backends inherit it. */
 const pinServer = async (server: PostgresServer) => {
   if (!canPin()) return
@@ -117,22 +121,15 @@ export const runSql = async (mode: Mode, log: Log): Promise<SqlResults> => {
       for (const store of order) {
         const result = await runJson<{ results: Array<Load & { statementsPerLookup?: number }> }>(
           "src/cases/sql/pg-child.ts",
-          [
-            "--store",
+          flags({
             store,
-            "--url",
-            server.url(),
-            "--pool",
-            String(POOL),
-            "--inflight",
-            sqlInflights.join(","),
-            "--seconds",
-            String(size.pg.seconds),
-            "--sessions",
-            String(size.pg.sessions),
-            "--server-pid",
-            String(server.pids()[0])
-          ],
+            url: server.url(),
+            pool: POOL,
+            inflight: sqlInflights.join(","),
+            seconds: size.pg.seconds,
+            sessions: size.pg.sessions,
+            "server-pid": server.pids()[0]
+          }),
           { ...pin, timeoutMs }
         )
         log(
@@ -159,16 +156,7 @@ export const runSql = async (mode: Mode, log: Log): Promise<SqlResults> => {
     for (const store of sweepStores) {
       const row = await runJson<SweepRow>(
         "src/cases/sql/sweep-child.ts",
-        [
-          "--store",
-          store,
-          "--url",
-          server.url(),
-          "--resident",
-          String(size.sweep.resident),
-          "--expired",
-          String(size.sweep.expired)
-        ],
+        flags({ store, url: server.url(), resident: size.sweep.resident, expired: size.sweep.expired }),
         { ...pin, timeoutMs }
       )
       log(`sql: sweep ${store}: ${num(row.ms)} ms, longest statement ${num(row.maxStatementMs)} ms`)
@@ -189,20 +177,7 @@ const runSqlite = async (mode: Mode, log: Log): Promise<Array<SqliteRow>> => {
     for (const store of sqliteStores) {
       const row = await runJson<SqliteRow>(
         "src/cases/sql/sqlite-child.ts",
-        [
-          "--store",
-          store,
-          "--dir",
-          dir,
-          "--size",
-          String(size.size),
-          "--budget",
-          String(size.budgetMs),
-          "--rounds",
-          String(size.rounds),
-          "--max-ops",
-          String(size.maxOps)
-        ],
+        flags({ store, dir, size: size.size, budget: size.budgetMs, rounds: size.rounds, "max-ops": size.maxOps }),
         { ...pin, timeoutMs: mode === "full" ? 600_000 : 180_000 }
       )
       log(`sql: sqlite ${store}: ${(row.nsPerOp / 1000).toFixed(2)} µs/op`)
