@@ -225,6 +225,15 @@ export interface Service {
   readonly persistent: boolean
   /** Refuses a manager policy this store cannot honour (e.g. a TTL shorter than an idle limit). */
   readonly validatePolicy?: (policy: Policy) => Effect.Effect<void, SessionConfigError>
+  /**
+   * Whether two keys live in the same partition of the store (a Redis Cluster slot bucket). A
+   * store that partitions its records sets it and refuses, as `Conflict`, a `rekey` whose new key
+   * is in another partition than the old one, so that a rotation stays one atomic step; the
+   * manager then mints new keys until one is in the old key's partition. Left out: one partition.
+   *
+   * @since 0.2.0
+   */
+  readonly sameBucket?: (a: string, b: string) => boolean
   /** Inserts if absent (`Conflict` on a taken key), enforcing `limits`; returns the evicted records. */
   readonly insert: (
     record: Session.Record,

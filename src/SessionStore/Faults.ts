@@ -651,6 +651,9 @@ export const make = (inner: SessionStore.Service, options: Options = {}): Effect
 
     const store: SessionStore.Service = {
       persistent: inner.persistent,
+      // the policy check and the partitioning are the inner store's rules, not calls to fault
+      ...(inner.validatePolicy === undefined ? {} : { validatePolicy: inner.validatePolicy }),
+      ...(inner.sameBucket === undefined ? {} : { sameBucket: inner.sameBucket }),
       insert: (record, limits) =>
         run("insert", { key: record.key }, inner.insert(record, limits), {
           lose: (call) => lost(call, Effect.succeed([])),

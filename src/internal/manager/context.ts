@@ -184,18 +184,43 @@ export const conflict = (operation: string): SessionStoreError =>
 const MAX_TOKEN_ATTEMPTS = 3
 
 /**
+ * Tokens minted at most to find a key in a partition (`SessionStore.Service.sameBucket`): a store
+ * of B partitions needs B tries on average; 64 times the most partitions a store has (Redis: 1024
+ * buckets) all miss with a chance below e^-64.
+ */
+const MAX_PARTITION_TRIES = 64 * 1024
+
+/**
  * Mints a token whose key is free: a collision is astronomically unlikely with 256-bit tokens,
- * but a deterministic test generator can produce one, and a store insert is if-absent.
+ * but a deterministic test generator can produce one, and a store insert is if-absent. With
+ * `near` (a rotation's old key) and a partitioned store, the key is also in `near`'s partition.
  *
  * @internal
  */
 export const withFreshToken = <A, E, R>(
   context: Context,
-  use: (token: Redacted.Redacted<string>, key: string) => Effect.Effect<A, E, R>
-): Effect.Effect<A, E, R> => {
-  const attempt = (n: number): Effect.Effect<A, E, R> =>
-    Effect.flatMap(context.generator.generate, (token) =>
-      use(token, SessionToken.hash(Redacted.value(token))).pipe(
+  use: (token: Redacted.Redacted<string>, key: string) => Effect.Effect<A, E, R>,
+  near?: string
+): Effect.Effect<A, E | SessionStoreError, R> => {
+  const sameBucket = near === undefined ? undefined : context.store.sameBucket
+  const generate: Effect.Effect<readonly [Redacted.Redacted<string>, string], SessionStoreError> =
+    sameBucket === undefined
+      ? Effect.map(context.generator.generate, (token) => [token, SessionToken.hash(Redacted.value(token))] as const)
+      : Effect.suspend(() => {
+        const find = (tries: number): Effect.Effect<readonly [Redacted.Redacted<string>, string], SessionStoreError> =>
+          Effect.flatMap(context.generator.generate, (token) => {
+            const key = SessionToken.hash(Redacted.value(token))
+            if (sameBucket(near!, key)) return Effect.succeed([token, key] as const)
+            // a generator that never reaches the partition (a fixed test generator) fails typed
+            return tries >= MAX_PARTITION_TRIES
+              ? Effect.fail(new SessionStoreError({ reason: "Conflict", operation: "rekey" }, true))
+              : find(tries + 1)
+          })
+        return find(1)
+      })
+  const attempt = (n: number): Effect.Effect<A, E | SessionStoreError, R> =>
+    Effect.flatMap(generate, ([token, key]) =>
+      use(token, key).pipe(
         Effect.catchIf(
           (error) => n < MAX_TOKEN_ATTEMPTS && error instanceof SessionStoreError && error.reason === "Conflict",
           () => attempt(n + 1)

@@ -146,7 +146,7 @@ export const make = (context: Context): Operations => {
             logDebug("session rotated", { session: to, from: SessionToken.shortId(key) })
           ], { discard: true }).pipe(Effect.as(new Handed(record, token)))
         }
-      ))
+      ), key)
 
   // validateSession's verdict: the session itself (accepted), a replacement (checked by the guard,
   // stored under a new token in the same step as the old key's removal), or a rejection (closed).
