@@ -96,6 +96,11 @@ import * as SessionStore from "../SessionStore.js"
  * - `expiryGrace` (1 day): how long a record outlives its `expiresAt` in Redis, so the sweep can
  *   claim (and release) it first.
  * - `scanCount` (1000): the `COUNT` of each `SCAN` step of `list`.
+ * - `buckets` (1 on a single Redis, 16 on a Redis Cluster): the slot buckets sessions are spread
+ *   over (1 to 1024), each with its own hash tag, hence its own cluster slot. A session's bucket
+ *   follows from its key; a rotation stays in it. One bucket is the layout of 0.1.0 (every key in
+ *   one slot, every rule exact); with more, caps and counts span buckets (see the module docs).
+ *   Every instance of a store must use the same number.
  *
  * @example
  * ```ts
@@ -163,6 +168,8 @@ export const defaults: {
   readonly maxIdleTtl: Duration.DurationInput
   readonly expiryGrace: Duration.DurationInput
   readonly scanCount: number
+  readonly buckets: number
+  readonly clusterBuckets: number
 } = settings.defaults
 
 /**
@@ -229,7 +236,7 @@ export const make = (
   options: StoreOptions = {}
 ): Effect.Effect<SessionStore.Service, SessionConfigError, Scope.Scope> =>
   Effect.gen(function*() {
-    const valid = yield* settings.validate(options)
+    const valid = yield* settings.validate(options, redis.isCluster)
     const runtime = yield* Effect.runtime<never>()
     yield* Effect.acquireRelease(
       Effect.sync(() => client.monitor(redis, runtime)),
@@ -264,7 +271,7 @@ export const layer = (options: Options = {}): Layer.Layer<SessionStore.SessionSt
   Layer.scoped(
     SessionStore.SessionStore,
     Effect.gen(function*() {
-      const valid = yield* settings.validate(options)
+      const valid = yield* settings.validate(options, options.nodes !== undefined)
       const redis = yield* client.acquireClient(options, valid)
       return yield* internal.make(redis, valid)
     })

@@ -25,6 +25,7 @@ export const keysOf = (prefix: string) => ({
   lruAnonymous: `{${prefix}}:lru:anonymous`,
   lruAuthenticated: `{${prefix}}:lru:authenticated`,
   expiry: `{${prefix}}:exp`,
+  /** The counter 0.1.0 ordered set entries with (0.2.0 uses the server's time instead). */
   sequence: `{${prefix}}:seq`
 })
 

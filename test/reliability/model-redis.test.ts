@@ -34,14 +34,39 @@ describe.skipIf(server === undefined)("redis", () => {
   })
 })
 
+// The exact rules in one bucket; the spread layout (16 buckets, the cluster default) with the caps
+// that span buckets exactly when operations do not overlap: the per-principal cap (global caps
+// hold per bucket, a share each: tested in test/redis/buckets.test.ts).
+const uncapped = { ...base, maxSessions: 1_000_000, maxAnonymousSessions: 1_000_000 }
 describe.skipIf(cluster === undefined)("redis cluster", () => {
-  modelSuite("redis cluster store", () => RedisStore.layer({ nodes: cluster!.urls, prefix: freshPrefix("model") }), {
-    configs: [
-      ["evict at the caps, explicit sweeps, default touch interval", base],
-      ["refuse at the caps, explicit sweeps, touch always", { ...base, onLimit: "refuse", touchInterval: "always" }]
-    ],
-    numRuns: 30,
-    maxLength: 25,
-    regressions: explicitSweeps
-  })
+  modelSuite(
+    "redis cluster store, one bucket",
+    () => RedisStore.layer({ nodes: cluster!.urls, prefix: freshPrefix("model"), buckets: 1 }),
+    {
+      configs: [
+        ["evict at the caps, explicit sweeps, default touch interval", base],
+        ["refuse at the caps, explicit sweeps, touch always", { ...base, onLimit: "refuse", touchInterval: "always" }]
+      ],
+      numRuns: 30,
+      maxLength: 25,
+      regressions: explicitSweeps
+    }
+  )
+  modelSuite(
+    "redis cluster store, spread layout",
+    () => RedisStore.layer({ nodes: cluster!.urls, prefix: freshPrefix("model") }),
+    {
+      configs: [
+        ["evict at the per-principal cap, explicit sweeps, default touch interval", uncapped],
+        ["refuse at the per-principal cap, explicit sweeps, touch always", {
+          ...uncapped,
+          onLimit: "refuse",
+          touchInterval: "always"
+        }]
+      ],
+      numRuns: 30,
+      maxLength: 25,
+      regressions: []
+    }
+  )
 })

@@ -16,7 +16,9 @@
  * A concurrent group is accepted when some order of its operations, applied one by one to the
  * model, gives the same answers and the same final state (linearizability). One relaxation: an
  * operation that found a session expired may report `Expired` although a concurrent operation of
- * the same group closed it first (the model, serialized, would say `Unknown`).
+ * the same group closed it first (the model, serialized, would say `Unknown`). Another: an operation
+ * on a session a concurrent `closeAllOf` of the same group revokes may report `Revoked` where the
+ * model says `Unknown` (a store that revokes with marks first, `RevokeResult.marked`).
  */
 import { describe, it } from "@effect/vitest"
 import { Effect, Exit, FastCheck as fc, Layer, Logger, Option, Redacted, Schema, Scope, TestClock } from "effect"
@@ -783,7 +785,11 @@ function* interleavings(
       const expiredKey = "token" in op ? keyOf(op.token) : undefined
       const relaxed = concurrent && answer === "InvalidSession:Unknown" && expiredKey !== undefined &&
         actual === `InvalidSession:Expired:${expiredAtStart.get(expiredKey)}`
-      if (answer !== actual && !relaxed) {
+      // a store that revokes with marks (RevokeResult.marked) answers Revoked for a session a
+      // concurrent closeAllOf has marked and not removed yet
+      const marked = concurrent && answer === "InvalidSession:Unknown" && actual === "InvalidSession:Revoked" &&
+        ops.some((other) => other._tag === "CloseAllOf")
+      if (answer !== actual && !relaxed && !marked) {
         onMismatch(`${JSON.stringify(op._tag)} #${i}: model ${answer}, real ${actual}`)
         continue
       }

@@ -2,24 +2,27 @@
  * The Lua shared by the Redis store's scripts: record loading and validation, the reply format,
  * the indexes, expiry and TTLs.
  *
- * Layout (all keys of one store share the hash tag `{prefix}`, so they live in one cluster slot):
- * - `{prefix}:s:<key>`: a hash per session: `v` (format version), `pid`, `anon` ("1"/"0"), `p`
+ * Layout, per slot bucket (`<base>` is the bucket's `{tag}:`, see buckets.ts; every key of a
+ * bucket shares its hash tag, so a bucket lives in one cluster slot and each script runs on one):
+ * - `<base>s:<key>`: a hash per session: `v` (format version), `pid`, `anon` ("1"/"0"), `p`
  *   (principal JSON), `c`, `u`, `e` (createdAt, lastUsedAt, expiresAt or "null"), one field
  *   `d:<name>` per data value (canonical JSON text, never re-encoded by Lua), `ml`, `mp` (its
  *   members in the LRU and principal sets), `f` (its rotation family, when it was rotated), `o`
- *   (the data names in order of insertion) and `j` (the record as the JSON text below, rewritten
- *   by every write: a lookup is one HMGET);
- * - `{prefix}:lru:anonymous`, `{prefix}:lru:authenticated`: sorted sets by lastUsedAt, members
- *   `<sequence>:<key>` (`{prefix}:seq` counts), so ties are ordered by order of use;
- * - `{prefix}:exp`: sorted set of keys by expiresAt (records without one are absent);
- * - `{prefix}:p:<principalId>`: sorted set of an authenticated principal's sessions by lastUsedAt,
- *   and `{prefix}:pp`, the set of principals holding sessions (for the fair share at maxSessions);
- * - `{prefix}:l:<oldKey>`: a rotation link (the family of the session the key was rotated into),
- *   until `linkUntil`; `{prefix}:f:<family>`: the key a rotated family lives under now.
+ *   (the data names in order of insertion), `j` (the record as the JSON text below, rewritten
+ *   by every write: a lookup is one HMGET) and `r` (present once revoked, see `mark`);
+ * - `<base>lru:anonymous`, `<base>lru:authenticated`: sorted sets by lastUsedAt, members
+ *   `<16-digit server time in microseconds>:<key>`, so ties are ordered by order of use;
+ * - `<base>exp`: sorted set of keys by expiresAt (records without one are absent);
+ * - `<base>p:<principalId>`: sorted set of an authenticated principal's sessions in this bucket by
+ *   lastUsedAt, and `<base>pp`, the set of principals holding sessions here (the fair share);
+ * - `<base>rv`: the keys of revoked sessions not yet released (the sweep hands them out);
+ * - `<base>l:<oldKey>`: a rotation link (the family of the session the key was rotated into),
+ *   until `linkUntil`; `<base>f:<family>`: the key a rotated family lives under now. A rotation
+ *   stays in its bucket, so links do too.
  *
- * Every script gets KEYS = [lru:anonymous, lru:authenticated, exp, seq, pp, the record key] and
- * ARGV[1] = the key base (`{prefix}:`); the other keys are derived from it (same slot). Records
- * are returned as one JSON text each (`{"k","i","a","p","c","u","e","d"}`), parsed once.
+ * Every script gets KEYS = [lru:anonymous, lru:authenticated, exp, pp, rv] of its bucket and
+ * ARGV[1] = the bucket's base; the other keys are derived from it (same hash tag, same slot).
+ * Records are returned as one JSON text each (`{"k","i","a","p","c","u","e","d"}`), parsed once.
  *
  * @internal
  */
@@ -82,7 +85,7 @@ end
 `
 
 export const prelude = `${record}
-local LRU_A, LRU_U, EXP, SEQ, PP = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local LRU_A, LRU_U, EXP, PP, RV = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local BASE = ARGV[1]
 local function rkey(k) return BASE .. "s:" .. k end
 local function pkey(id) return BASE .. "p:" .. id end
@@ -92,9 +95,13 @@ local function num(s)
   return tonumber(s)
 end
 
--- Members of the LRU and principal sets are "<16-digit sequence>:<key>": equal lastUsedAt scores
--- are then ordered by the sequence, i.e. by order of use.
-local function member(k) return string.format("%016d", redis.call("INCR", SEQ)) .. ":" .. k end
+-- Members of the LRU and principal sets are "<16 digits>:<key>", the digits being the server's
+-- time in microseconds: equal lastUsedAt scores are then ordered by order of use, across buckets
+-- too (sets written before 0.2.0 have a sequence number there instead, which sorts first).
+local function member(k)
+  local t = redis.call("TIME")
+  return string.format("%010d%06d", tonumber(t[1]), tonumber(t[2])) .. ":" .. k
+end
 local function keyOf(m)
   if string.len(m) > 17 and string.sub(m, 17, 17) == ":" and string.find(string.sub(m, 1, 16), "^%d+$") then
     return string.sub(m, 18)
@@ -158,6 +165,7 @@ end
 local function delete(h, k)
   unindex(h, k)
   redis.call("DEL", rkey(k))
+  redis.call("ZREM", RV, k)
   -- a rotated family ends with its session: its links lead nowhere now
   redis.call("DEL", BASE .. "f:" .. (h["f"] or k))
 end
@@ -181,6 +189,7 @@ local function drop(k)
   redis.call("ZREM", LRU_A, k)
   redis.call("ZREM", LRU_U, k)
   redis.call("ZREM", EXP, k)
+  redis.call("ZREM", RV, k)
 end
 
 -- The expiry rule of src/internal/expiry.ts (isExpired), for the steps that must decide it on the

@@ -5,7 +5,8 @@
  * memory), none for the others (Redis refuses them before they start when out of memory).
  *
  * Replies: a status letter followed by the record's JSON (`R` read, `W` written, `E` expired,
- * `X` conflict), `M` (missing) or `C` (a corrupt or foreign value), or arrays of such texts.
+ * `V` revoked, `X` conflict), `M` (missing) or `C` (a corrupt or foreign value), or arrays of
+ * such texts.
  *
  * @internal
  */
@@ -28,7 +29,7 @@ const script = (name: string, flags: string, body: string, keys = 5): Script => 
 
 /**
  * The lookup of a record without its JSON text (written before 0.2.0): KEYS = [record]; ARGV =
- * [key]. Reads only (`no-writes`): `R` + record, `M` or `C` (the caller removes a corrupt value
+ * [key]. Reads only (`no-writes`): `R` or `V` + record, `M` or `C` (the caller removes a corrupt value
  * with `drop`, since this script cannot write).
  */
 export const read: Script = (() => {
@@ -37,6 +38,7 @@ ${record}
 local h, flat = loadAt(KEYS[1], ARGV[1])
 if h == nil then return "M" end
 if h == false then return "C" end
+if h["r"] then return "V" .. json(ARGV[1], h, flat) end
 return "R" .. json(ARGV[1], h, flat)
 `
   const sha = createHash("sha1").update(lua).digest("hex").slice(0, 10)
@@ -88,7 +90,7 @@ return { "ok", evicted, corrupt }
 // Sets lastUsedAt (and data changes already applied by the caller) and moves the record to the
 // most recently used end of its kind; its place among its principal's follows lastUsedAt.
 const touched = `
--- The live record under k, or the reply that ends the script (missing, corrupt, expired).
+-- The live record under k, or the reply that ends the script (missing, corrupt, revoked, expired).
 local function live(k, now)
   local h, flat = load(k)
   if h == nil then return nil, nil, "M" end
@@ -96,6 +98,7 @@ local function live(k, now)
     drop(k)
     return nil, nil, "C"
   end
+  if h["r"] then return nil, nil, "V" .. json(k, h, flat) end
   if expired(h, now, num(ARGV[6]), num(ARGV[7])) then return nil, nil, "E" .. json(k, h, flat) end
   return h, flat, nil
 end
@@ -117,7 +120,7 @@ end
 /**
  * The touch when it is due: ARGV: base, maxIdleTtl, grace, key, now, idleBeforeAnonymous,
  * idleBeforeAuthenticated, touchBefore. Writes only if the stored lastUsedAt is at or before
- * touchBefore. Returns `W`/`R`/`E` + record, `M` or `C`.
+ * touchBefore. Returns `W`/`R`/`E`/`V` + record, `M` or `C`.
  */
 export const touch = script(
   "touch",
@@ -136,7 +139,7 @@ return "W" .. rejson(k)
 /**
  * ARGV: base, maxIdleTtl, grace, key, now, idleBeforeAnonymous, idleBeforeAuthenticated,
  * expectMode ("none" | "absent" | "equal"), expectField, expectValue, removeCount, remove fields...,
- * then set field/value pairs. Returns `W`/`E`/`X` + record, `M` or `C`.
+ * then set field/value pairs. Returns `W`/`E`/`V`/`X` + record, `M` or `C`.
  */
 export const update = script(
   "update",
@@ -179,7 +182,7 @@ return "W" .. rejson(k)
  * override field/value pairs (among pid, anon, p, c, e), dataMode ("carry" | "replace" | "keep"),
  * then the new data field/value pairs ("replace") or the data names to keep ("keep").
  * Returns {"rekeyed", previous, record, evicted, corrupt} | {"missing"} | {"corrupt"} |
- * {"expired", record} | {"conflict"} | {"limit", name, corrupt}.
+ * {"expired", record} | {"revoked", record} | {"conflict"} | {"limit", name, corrupt}.
  */
 export const rekey = script(
   "rekey",
@@ -190,6 +193,7 @@ local now = num(ARGV[6])
 local h, flat = load(k)
 if h == nil then return { "missing" } end
 if h == false then drop(k) return { "corrupt" } end
+if h["r"] then return { "revoked", json(k, h, flat) } end
 if expired(h, now, num(ARGV[7]), num(ARGV[8])) then return { "expired", json(k, h, flat) } end
 if nk ~= k and redis.call("EXISTS", rkey(nk)) == 1 then return { "conflict" } end
 local n = { v = h["v"], pid = h["pid"], anon = h["anon"], p = h["p"], c = h["c"], e = h["e"], u = ARGV[6] }
@@ -288,9 +292,10 @@ return "R" .. json(k, h, flat)
 
 /**
  * ARGV: base, now, idleBeforeAnonymous, idleBeforeAuthenticated, max. Claims (removes and returns)
- * up to max records that are expired at the cutoff: absolute expiry first, then idle anonymous,
- * then idle authenticated, visiting at most ${CLAIM_BUDGET} index entries (dead ones included).
- * Returns {claimed, corrupt, visited, more}: more = 1 when it stopped at its budget.
+ * up to max records that are revoked (`mark`) or expired at the cutoff: revoked first, then
+ * absolute expiry, then idle anonymous, then idle authenticated, visiting at most ${CLAIM_BUDGET}
+ * index entries (dead ones included). Returns {claimed, corrupt, visited, more}: more = 1 when it
+ * stopped at its budget.
  */
 export const claimExpired = script(
   "claimExpired",
@@ -299,11 +304,11 @@ export const claimExpired = script(
 local now, idleA, idleU, max = num(ARGV[2]), num(ARGV[3]), num(ARGV[4]), tonumber(ARGV[5])
 local claimed, corrupt = {}, {}
 local visited, budget = 0, ${CLAIM_BUDGET}
--- m: the entry met in set z (the key itself in the expiry set)
+-- m: the entry met in set z (the key itself in the expiry and revoked sets)
 local function consider(z, m)
   visited = visited + 1
   local k = keyOf(m)
-  if z == EXP then k = m end
+  if z == EXP or z == RV then k = m end
   redis.call("ZREM", z, m)
   local h, flat = load(k)
   if h == nil then
@@ -312,10 +317,10 @@ local function consider(z, m)
   elseif h == false then
     drop(k)
     corrupt[#corrupt + 1] = k
-  elseif expired(h, now, idleA, idleU) then
+  elseif h["r"] or expired(h, now, idleA, idleU) then
     delete(h, k)
     claimed[#claimed + 1] = json(k, h, flat)
-  else
+  elseif z ~= RV then
     -- an entry out of step with its record: put the record's entries right
     unindex(h, k)
     index(h, k)
@@ -328,6 +333,7 @@ local function sweep(z, upTo)
     for _, m in ipairs(ms) do consider(z, m) end
   end
 end
+sweep(RV, "+inf")
 sweep(EXP, ARGV[2])
 sweep(LRU_A, ARGV[3])
 sweep(LRU_U, ARGV[4])
@@ -341,7 +347,7 @@ return { claimed, corrupt, visited, more }
  * ARGV: base, mode ("keys" | "principal"), then the keys, or the principal id, start and count
  * (a page of its sessions, least recently used first). Returns {records, corrupt, next}: next is
  * the start of the next page, -1 at the end; foreign values are removed, stale principal entries
- * repaired.
+ * repaired; revoked records are not listed.
  */
 export const getMany = script(
   "getMany",
@@ -370,8 +376,10 @@ for _, m in ipairs(ms) do
     corrupt[#corrupt + 1] = k
   elseif h == nil then
     if pid then pzrem(pid, m) end
-  elseif pid and (h["pid"] ~= pid or h["anon"] ~= "0" or h["mp"] ~= m) then
+  elseif pid and (h["pid"] ~= pid or h["anon"] ~= "0" or h["mp"] ~= m or h["r"]) then
     pzrem(pid, m)
+  elseif h["r"] then
+    -- revoked: not listed
   else
     out[#out + 1] = json(k, h, flat)
   end
@@ -384,7 +392,8 @@ return { out, corrupt, next }
 
 /**
  * ARGV: base, principalId, except ("" for none). Removes every record of the principal but
- * `except` in one step (the whole store is one slot). Returns {removed, corrupt}.
+ * `except` in one step (a store of one bucket: the whole store is one slot). Returns {removed,
+ * corrupt}.
  */
 export const revoke = script(
   "revoke",
@@ -411,6 +420,121 @@ return { removed, corrupt }
 `
 )
 
+/**
+ * The first step of a revocation over several buckets, in one bucket: ARGV: base, principalId,
+ * except ("" for none). Marks every session of the principal here but `except` as revoked (field
+ * `r`): from this step on, lookups, updates and rotations of them answer `V` / "revoked"; they
+ * leave the indexes (caps, listings, counts) and wait in the revoked set until someone removes
+ * them (`take`, a logout, the sweep). Returns {marked keys, corrupt}.
+ */
+export const mark = script(
+  "mark",
+  " flags=allow-oom",
+  `
+local pid, except = ARGV[2], ARGV[3]
+local marked, corrupt = {}, {}
+for _, m in ipairs(redis.call("ZRANGE", pkey(pid), 0, -1)) do
+  local k = keyOf(m)
+  if k ~= except then
+    local h = load(k)
+    if h == false then
+      drop(k)
+      corrupt[#corrupt + 1] = k
+    elseif h == nil or h["pid"] ~= pid or h["anon"] ~= "0" or h["mp"] ~= m or h["r"] then
+      pzrem(pid, m)
+    else
+      unindex(h, k)
+      redis.call("HSET", rkey(k), "r", "1")
+      redis.call("ZADD", RV, 0, k)
+      marked[#marked + 1] = k
+    end
+  end
+end
+return { marked, corrupt }
+`
+)
+
+/**
+ * The second step of a revocation over several buckets: ARGV: base, then keys `mark` marked.
+ * Removes and returns those still stored and revoked (a logout or the sweep may have taken some).
+ * Returns {removed, corrupt}.
+ */
+export const take = script(
+  "take",
+  " flags=allow-oom",
+  `
+local removed, corrupt = {}, {}
+for i = 2, #ARGV do
+  local k = ARGV[i]
+  local h, flat = load(k)
+  if h == false then
+    drop(k)
+    corrupt[#corrupt + 1] = k
+  elseif h and h["r"] then
+    delete(h, k)
+    removed[#removed + 1] = json(k, h, flat)
+  end
+end
+return { removed, corrupt }
+`
+)
+
+/**
+ * A principal's sessions in one bucket, for the per-principal cap over several buckets: ARGV:
+ * base, principalId, n, key ("" for none). Drops entries whose record is gone among the first
+ * ones, then returns {count, the n least recently used entries with their scores, whether key is
+ * a live session of the principal here (1 or 0)}.
+ */
+export const principalHeads = script(
+  "principalHeads",
+  "",
+  `
+local pid, n, k = ARGV[2], tonumber(ARGV[3]), ARGV[4]
+local pz = pkey(pid)
+for _, m in ipairs(redis.call("ZRANGE", pz, 0, n + 31)) do
+  if redis.call("EXISTS", rkey(keyOf(m))) == 0 then pzrem(pid, m) end
+end
+local heads = {}
+if n > 0 then heads = redis.call("ZRANGE", pz, 0, n - 1, "WITHSCORES") end
+local owns = 0
+if k ~= "" then
+  local f = redis.call("HMGET", rkey(k), "pid", "anon", "r")
+  if f[1] == pid and f[2] == "0" and not f[3] then owns = 1 end
+end
+return { redis.call("ZCARD", pz), heads, owns }
+`
+)
+
+/**
+ * Evicts sessions of a principal by their entries in its set (`principalHeads`): ARGV: base,
+ * principalId, entries... An entry that is no longer the record's current one is only dropped (the
+ * session was used since: not evicted). Returns {evicted, corrupt}.
+ */
+export const evictEntries = script(
+  "evictEntries",
+  "",
+  `
+local pid = ARGV[2]
+local evicted, corrupt = {}, {}
+for i = 3, #ARGV do
+  local m = ARGV[i]
+  if redis.call("ZSCORE", pkey(pid), m) then
+    pzrem(pid, m)
+    local k = keyOf(m)
+    local h, flat = load(k)
+    if h == false then
+      drop(k)
+      corrupt[#corrupt + 1] = k
+    elseif h and h["mp"] == m and h["pid"] == pid and h["anon"] == "0" and not h["r"] then
+      delete(h, k)
+      evicted[#evicted + 1] = json(k, h, flat)
+    end
+  end
+end
+return { evicted, corrupt }
+`
+)
+
 /** ARGV: base. Returns {anonymous, authenticated}. */
 export const count = script(
   "count",
@@ -432,5 +556,9 @@ export const all: ReadonlyArray<Script> = [
   claimExpired,
   getMany,
   revoke,
+  mark,
+  take,
+  principalHeads,
+  evictEntries,
   count
 ]

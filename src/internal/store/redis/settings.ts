@@ -11,6 +11,7 @@ import type * as Redacted from "effect/Redacted"
 import type { ClusterOptions, RedisOptions } from "ioredis"
 import { SessionConfigError } from "../../../SessionError.js"
 import type * as SessionStore from "../../../SessionStore.js"
+import { basesOf, MAX_BUCKETS } from "./buckets.js"
 
 /** @internal */
 export interface StoreOptions {
@@ -19,6 +20,7 @@ export interface StoreOptions {
   readonly maxIdleTtl?: Duration.DurationInput | "off"
   readonly expiryGrace?: Duration.DurationInput
   readonly scanCount?: number
+  readonly buckets?: number
 }
 
 /** @internal */
@@ -38,14 +40,18 @@ export const defaults = {
   connectTimeout: "5 seconds",
   maxIdleTtl: "30 days",
   expiryGrace: "1 day",
-  scanCount: 1000
+  scanCount: 1000,
+  buckets: 1,
+  clusterBuckets: 16
 } as const
 
 /** @internal */
 export interface Settings {
   readonly prefix: string
-  /** `{prefix}:`: the hash tag puts every key of the store in one cluster slot. */
-  readonly base: string
+  /** The key base of each slot bucket (`{prefix}:` for one bucket: see buckets.ts). */
+  readonly bases: ReadonlyArray<string>
+  /** `{prefix}:`: the single-slot layout (0.1.0's), which a store of several buckets drains. */
+  readonly legacyBase: string
   readonly commandTimeout: number
   readonly maxIdleTtl: number
   readonly expiryGrace: number
@@ -72,8 +78,18 @@ export const duration = (
   return Either.right(Duration.toMillis(decoded.value))
 }
 
+const integer = (option: string, value: number, max: number): Either.Either<number, SessionConfigError> =>
+  Number.isSafeInteger(value) && value >= 1 && value <= max
+    ? Either.right(value)
+    : Either.left(
+      new SessionConfigError({ option, reason: `must be an integer from 1 to ${max}, got ${JSON.stringify(value)}` })
+    )
+
 /** @internal */
-export const validate = (options: StoreOptions): Effect.Effect<Settings, SessionConfigError> =>
+export const validate = (
+  options: StoreOptions,
+  cluster: boolean
+): Effect.Effect<Settings, SessionConfigError> =>
   Effect.gen(function*() {
     const prefix = options.prefix ?? defaults.prefix
     if (!PREFIX.test(prefix)) {
@@ -87,14 +103,21 @@ export const validate = (options: StoreOptions): Effect.Effect<Settings, Session
       ? Infinity
       : yield* duration("maxIdleTtl", options.maxIdleTtl, defaults.maxIdleTtl)
     const expiryGrace = yield* duration("expiryGrace", options.expiryGrace, defaults.expiryGrace)
-    const scanCount = options.scanCount ?? defaults.scanCount
-    if (!Number.isSafeInteger(scanCount) || scanCount < 1 || scanCount > 100_000) {
-      return yield* new SessionConfigError({
-        option: "scanCount",
-        reason: `must be an integer from 1 to 100000, got ${JSON.stringify(scanCount)}`
-      })
+    const scanCount = yield* integer("scanCount", options.scanCount ?? defaults.scanCount, 100_000)
+    const buckets = yield* integer(
+      "buckets",
+      options.buckets ?? (cluster ? defaults.clusterBuckets : defaults.buckets),
+      MAX_BUCKETS
+    )
+    return {
+      prefix,
+      bases: basesOf(prefix, buckets),
+      legacyBase: `{${prefix}}:`,
+      commandTimeout,
+      maxIdleTtl,
+      expiryGrace,
+      scanCount
     }
-    return { prefix, base: `{${prefix}}:`, commandTimeout, maxIdleTtl, expiryGrace, scanCount }
   })
 
 const human = (ms: number) => Duration.format(Duration.millis(ms))
