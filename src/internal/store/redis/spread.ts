@@ -8,10 +8,10 @@
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type { Cluster, Redis } from "ioredis"
 import type * as Session from "../../../Session.js"
 import { SessionLimitError, type SessionStoreError } from "../../../SessionError.js"
 import type * as SessionStore from "../../../SessionStore.js"
-import type { Cluster, Redis } from "ioredis"
 import type { Client } from "./client.js"
 import { numberArg } from "./codec.js"
 import { asArray, asNumber, asString, asStrings, type Bucket, bucketAt, type Shared } from "./replies.js"
@@ -98,13 +98,23 @@ export const principalCaps = (shared: Shared) => {
             chosen.set(bucket, [...(chosen.get(bucket) ?? []), entry])
           }
           if (chosen.size === 0) return Effect.void
-          return Effect.forEach(chosen, ([bucket, entries]) =>
-            run(operation, bucket, scripts.evictEntries, [pid, ...entries], (reply) =>
-              Effect.map(shared.removedIn(operation, reply), (records) => {
-                evicted.push(...records)
-              })), { concurrency: "unbounded", discard: true }).pipe(
-              Effect.zipRight(n < TRIM_ROUNDS ? round(n + 1) : Effect.void)
-            )
+          return Effect.forEach(
+            chosen,
+            ([bucket, entries]) =>
+              run(
+                operation,
+                bucket,
+                scripts.evictEntries,
+                [pid, ...entries],
+                (reply) =>
+                  Effect.map(shared.removedIn(operation, reply), (records) => {
+                    evicted.push(...records)
+                  })
+              ),
+            { concurrency: "unbounded", discard: true }
+          ).pipe(
+            Effect.zipRight(n < TRIM_ROUNDS ? round(n + 1) : Effect.void)
+          )
         })
       })
     return round(1)
@@ -174,8 +184,13 @@ export const make = (client: Client, settings: Settings, shared: Shared) => {
   const revoke: SessionStore.Service["revoke"] = (principalId, options) => {
     const except = options?.except ?? ""
     if (!several) {
-      return run("revoke", buckets[0], scripts.revoke, [principalId, except], (reply) =>
-        Effect.map(shared.removedIn("revoke", reply), (removed) => ({ removed, marked: 0 })))
+      return run(
+        "revoke",
+        buckets[0],
+        scripts.revoke,
+        [principalId, except],
+        (reply) => Effect.map(shared.removedIn("revoke", reply), (removed) => ({ removed, marked: 0 }))
+      )
     }
     return Effect.flatMap(
       Effect.forEach(buckets, (bucket) =>
@@ -187,15 +202,19 @@ export const make = (client: Client, settings: Settings, shared: Shared) => {
         const marked = marks.filter(([, keys]) => keys.length > 0)
         const all = marked.reduce((sum, [, keys]) => sum + keys.length, 0)
         return Effect.map(
-          Effect.forEach(marked, ([bucket, keys]) =>
-            run("revoke", bucket, scripts.take, keys, (reply) => shared.removedIn("revoke", reply)).pipe(
-              Effect.catchAll((error) =>
-                Effect.as(
-                  Effect.logWarning("session store: revoked sessions left for the sweep to release", error),
-                  []
+          Effect.forEach(
+            marked,
+            ([bucket, keys]) =>
+              run("revoke", bucket, scripts.take, keys, (reply) => shared.removedIn("revoke", reply)).pipe(
+                Effect.catchAll((error) =>
+                  Effect.as(
+                    Effect.logWarning("session store: revoked sessions left for the sweep to release", error),
+                    []
+                  )
                 )
-              )
-            ), { concurrency: "unbounded" }),
+              ),
+            { concurrency: "unbounded" }
+          ),
           (taken) => {
             const removed = taken.flat()
             return { removed, marked: all - removed.length }

@@ -11,8 +11,8 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import type * as Session from "../../../Session.js"
-import type { SessionConfigError } from "../../../SessionError.js"
-import { SessionLimitError, SessionStoreError } from "../../../SessionError.js"
+import type { SessionConfigError, SessionLimitError } from "../../../SessionError.js"
+import { SessionStoreError } from "../../../SessionError.js"
 import type * as SessionStore from "../../../SessionStore.js"
 import { isExpired } from "../../expiry.js"
 import { bucketOf } from "./buckets.js"
@@ -378,5 +378,7 @@ export const claimStep = (
   { readonly records: ReadonlyArray<Session.Record>; readonly visited: number; readonly more: boolean },
   SessionStoreError
 > =>
-  (store as unknown as { readonly claimStep: (cutoff: SessionStore.Cutoff, max: number) => ReturnType<typeof claimStep> })
+  (store as unknown as {
+    readonly claimStep: (cutoff: SessionStore.Cutoff, max: number) => ReturnType<typeof claimStep>
+  })
     .claimStep(cutoff, max)
