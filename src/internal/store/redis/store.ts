@@ -23,6 +23,7 @@ import {
   asArray,
   asString,
   asStrings,
+  type Bucket,
   CORRUPT,
   EXPIRED,
   FORMAT,
@@ -96,12 +97,17 @@ export const make = (
       numberArg(cutoff.idleBefore.anonymous),
       numberArg(cutoff.idleBefore.authenticated)
     ]
-    // Over several buckets, maxSessions and maxAnonymousSessions hold per bucket (a share of each)
+    // Over several buckets, maxSessions and maxAnonymousSessions hold per bucket, a share each (the
+    // shares add up to the cap; at least 1: a cap below the number of buckets holds as that number),
     // and the per-principal cap is enforced around the bucket's step (spread.ts).
-    const share = (cap: number) => several ? Math.ceil(cap / shared.buckets.length) : cap
-    const limitArgs = (limits: SessionStore.Limits) => [
-      numberArg(share(limits.maxSessions)),
-      numberArg(share(limits.maxAnonymousSessions)),
+    const B = shared.buckets.length
+    const share = (cap: number, bucket: Bucket) =>
+      !several || !Number.isFinite(cap)
+        ? cap
+        : Math.max(1, Math.floor(cap / B) + (bucket.index < cap % B ? 1 : 0))
+    const limitArgs = (limits: SessionStore.Limits, bucket: Bucket) => [
+      numberArg(share(limits.maxSessions, bucket)),
+      numberArg(share(limits.maxAnonymousSessions, bucket)),
       numberArg(several ? Infinity : limits.maxSessionsPerPrincipal),
       limits.onLimit === "refuse" ? "1" : "0"
     ]
@@ -114,7 +120,7 @@ export const make = (
         "insert",
         bucketFor(record.key),
         scripts.insert,
-        [...ttlArgs, record.key, ...limitArgs(limits), ...fields],
+        [...ttlArgs, record.key, ...limitArgs(limits, bucketFor(record.key)), ...fields],
         (reply): Effect.Effect<Array<Session.Record>, SessionStoreError | SessionLimitError> => {
           const [tag, ...rest] = asArray(reply)
           switch (tag) {
@@ -247,7 +253,7 @@ export const make = (
         key,
         next.key,
         ...cutoffArgs(cutoff),
-        ...limitArgs(limits),
+        ...limitArgs(limits, bucketFor(key)),
         next.linkUntil === undefined ? "" : numberArg(next.linkUntil),
         String(overrides.length),
         ...overrides,
@@ -347,12 +353,11 @@ export const make = (
       )
 
     const across = spread.make(client, settings, shared)
-    const count = shared.buckets.length
     const service: SessionStore.Service & { readonly claimStep: typeof across.claimStep } = {
       persistent: true,
       validatePolicy: (policy: SessionStore.Policy): Effect.Effect<void, SessionConfigError> =>
         validatePolicy(settings, policy),
-      ...(several ? { sameBucket: (a: string, b: string) => bucketOf(a, count) === bucketOf(b, count) } : {}),
+      ...(several ? { sameBucket: (a: string, b: string) => bucketOf(a, B) === bucketOf(b, B) } : {}),
       insert,
       get,
       touch,
