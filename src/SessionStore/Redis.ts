@@ -6,30 +6,56 @@
  * never undone and a data patch never overwrites a concurrent one.
  *
  * Lookups do not write: a lookup whose touch is not due (see the manager's `touchInterval`) is one
- * read-only script (`#!lua flags=no-writes`), returning the record as one JSON text; a due touch is
- * one more script. A read-only script cannot remove a corrupt value: a follow-up write does.
- * Because undue lookups write nothing, they keep working when Redis is out of memory (and a due
- * touch refused for lack of memory serves the session untouched instead of failing).
+ * read-only command (`HMGET` of the record's JSON text, rewritten by every write), parsed once; a
+ * due touch is one more command (a script). A read cannot remove a corrupt value: a follow-up
+ * write does. Because undue lookups write nothing, they keep working when Redis is out of memory
+ * (and a due touch refused for lack of memory serves the session untouched instead of failing).
  *
- * Layout. Every key of a store starts with the hash tag `{prefix}`, so the whole store lives in
- * one Redis Cluster slot and no operation is cross-slot (a store is therefore bounded by one
- * shard; give tenants their own prefixes to spread them):
+ * Layout. A store's sessions are spread over `buckets` slot buckets (option `buckets`: 1 on a
+ * single Redis, 16 on a Redis Cluster). Every key of a bucket starts with the bucket's hash tag,
+ * so a bucket lives in one cluster slot and every script runs in one slot, declaring every key it
+ * touches through that tag; the tags are chosen so that buckets fall in equal ranges of the 16,384
+ * slots, hence spread over the masters. A session's bucket follows from its key (FNV-1a of the
+ * key); a rotation stays in its bucket (the store sets `sameBucket`, and the manager mints keys
+ * that do), so it is one atomic single-slot step. With one bucket the tag is `{prefix}` (the
+ * layout of 0.1.0); with more, bucket `i`'s tag is `{prefix#n}` for a fixed `n`. Per bucket
+ * (`<base>` is the bucket's `{tag}:`):
  *
- * - `{prefix}:s:<key>`: one hash per session, `<key>` being the session key (SHA-256 of the token;
+ * - `<base>s:<key>`: one hash per session, `<key>` being the session key (SHA-256 of the token;
  *   tokens are never stored). Fields: `v` (format version), `pid`, `anon`, `p` (principal JSON),
  *   `c`, `u`, `e` (createdAt, lastUsedAt, expiresAt or `null`), and `d:<name>` per data value
- *   (JSON with sorted object keys, so conditional updates compare text), `ml`, `mp` (its entries
- *   in the sets below) and `f` (its rotation family, once rotated). Data patches are applied field
- *   by field on the server, never as a write-back of a whole record.
- * - `{prefix}:lru:anonymous`, `{prefix}:lru:authenticated`: sorted sets by lastUsedAt (LRU
- *   eviction and the idle sweep). Entries are `<sequence>:<key>` (`{prefix}:seq` counts, on writes
- *   only), so sessions used in the same millisecond are ordered by order of use.
- * - `{prefix}:exp`: sorted set by expiresAt (the absolute-expiry sweep).
- * - `{prefix}:p:<principalId>`: one sorted set per authenticated principal, by lastUsedAt
- *   (`listByPrincipal`, per-principal caps), and `{prefix}:pp`: the principals holding sessions
- *   (the fair share at `maxSessions`).
- * - `{prefix}:l:<oldKey>` and `{prefix}:f:<family>`: rotation links (`Rekey.linkUntil`), kept until
- *   the link's end: the family a rotated-away key belongs to, and the key that family lives under.
+ *   (JSON with sorted object keys, so conditional updates compare text), `o` (the data names in
+ *   order), `j` (the record as one JSON text, what a lookup reads), `ml`, `mp` (its entries in
+ *   the sets below), `f` (its rotation family, once rotated) and `r` (once revoked). Data patches
+ *   are applied field by field on the server, never as a write-back of a whole record.
+ * - `<base>lru:anonymous`, `<base>lru:authenticated`: sorted sets by lastUsedAt (LRU eviction and
+ *   the idle sweep). Entries are `<server time in µs>:<key>`, so sessions used in the same
+ *   millisecond are ordered by order of use (no global counter).
+ * - `<base>exp`: sorted set by expiresAt (the absolute-expiry sweep); `<base>rv`: sessions revoked
+ *   and not yet released.
+ * - `<base>p:<principalId>`: one sorted set per authenticated principal and bucket, by lastUsedAt
+ *   (`listByPrincipal`, per-principal caps), and `<base>pp`: the principals holding sessions in
+ *   the bucket (the fair share at `maxSessions`).
+ * - `<base>l:<oldKey>` and `<base>f:<family>`: rotation links (`Rekey.linkUntil`), kept until the
+ *   link's end: the family a rotated-away key belongs to, and the key that family lives under.
+ *
+ * What spans buckets (with one bucket, each of these is one script: exact and atomic):
+ *
+ * - `revoke` (`closeAllOf`) marks the principal's sessions in every bucket (each mark atomic with
+ *   that bucket's lookups and rotations) before it answers, then removes and returns what it
+ *   marked; a marked session is never served again (`Revoked`), and one it could not remove is
+ *   handed out by the sweep, so it is released exactly once.
+ * - `maxSessions` and `maxAnonymousSessions` hold per bucket, as shares adding up to the cap (at
+ *   least 1 each): the store never holds more than the cap, but a bucket can be full (evicting or
+ *   refusing, its own least recently used first) while others are not, before the cap is reached
+ *   in all (with 16 buckets and keys spread evenly, about `1.8 × sqrt(16 × cap)` sessions before:
+ *   2% of a cap of 100,000); a cap below the number of buckets holds as that number.
+ * - `maxSessionsPerPrincipal` is checked across buckets around the bucket's step (a refusal reads
+ *   every bucket first; an eviction trims after): exact for one opening at a time; concurrent
+ *   openings of one principal can overshoot it by their number minus one until the last one trims.
+ *   An authenticated opening under a finite cap costs one call per bucket besides its script.
+ * - `listByPrincipal`, `count`, `list` and the sweep visit every bucket, one bounded call at a
+ *   time: each call sees its bucket consistently, the whole is not one snapshot.
  *
  * Expiry is decided on every operation from the `Cutoff` the manager gives; Redis TTLs are only a
  * safety net, set relative to each write (never absolute, so the app clock and the server clock
@@ -41,9 +67,9 @@
  * them (until then `count` includes them).
  *
  * Bounded work: each `claimExpired` script call visits at most a fixed number of index entries
- * (dead ones included) and the store calls it again while there is more; `listByPrincipal` reads
- * a principal's sessions in pages. `revoke` removes a principal's sessions in one step (its cost
- * follows the principal's sessions, bounded by `maxSessionsPerPrincipal`).
+ * (dead ones included) in one bucket and the store calls it again while there is more;
+ * `listByPrincipal` reads a principal's sessions in pages. A revocation's cost in a bucket follows
+ * the principal's sessions there, bounded by `maxSessionsPerPrincipal`.
  *
  * A value under a session key that is not a record of this format (corrupt, or written by another
  * format version) is removed, logged, and seen as missing (the manager answers `InvalidSession`).
@@ -57,9 +83,11 @@
  * for request paths.
  *
  * Redis Cluster: `make` takes a `Cluster` client as well as a `Redis` one, and `layer` opens one
- * from `nodes`. Scripts touch the record and principal keys they derive from the store's hash tag,
- * which Redis accepts because they are in the same slot. Lookups go to the master (reads from a
- * replica could serve a session a logout has just removed).
+ * from `nodes`. Lookups go to the master (reads from a replica could serve a session a logout has
+ * just removed). Sessions stored in the one-bucket layout (0.1.0's, or `buckets: 1`) are not read
+ * by a store of several buckets: its sweep claims them, whatever their times, and the manager
+ * releases them (their users sign in again). Every instance of a store must use the same
+ * `buckets`.
  *
  * Run Redis with `maxmemory-policy noeviction`: every record carries a TTL, so `volatile-*` policies
  * would evict live sessions. On a replicated Redis (Sentinel, Cluster), acknowledged writes can be
