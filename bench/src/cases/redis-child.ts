@@ -3,6 +3,10 @@
  * number of requests in flight for a fixed time. Prints one JSON line.
  *
  *   node --import tsx src/cases/redis-child.ts --store ours --port 6390 --inflight 1,64 --seconds 2 --sessions 1000
+ *   node --import tsx src/cases/redis-child.ts --store ours --nodes redis://127.0.0.1:7000,... --buckets 16 ...
+ *
+ * With `--nodes` (a Redis Cluster; `ours` only) the store runs on a `Cluster` client with
+ * `--buckets` slot buckets, and the Redis commands are counted by the caller (redis-cluster.ts).
  *
  * Stores: `ours` (SessionManager.getSession over SessionStore/Redis, one ioredis connection with
  * auto-pipelining: a lookup whose touch is not due is one HMGET; the JSON line also gives the
@@ -36,7 +40,9 @@ import {
 
 const argv = process.argv.slice(2)
 const storeName = argValue(argv, "store") ?? "ours"
-const port = argNumber(argv, "port")
+const nodes = argValue(argv, "nodes")?.split(",")
+const buckets = nodes === undefined ? undefined : argNumber(argv, "buckets")
+const port = nodes === undefined ? argNumber(argv, "port") : 0
 const inflights = (argValue(argv, "inflight") ?? "1").split(",").map(Number)
 const seconds = argNumber(argv, "seconds")
 const count = argNumber(argv, "sessions")
@@ -112,7 +118,10 @@ const commandsRun = async (admin: Redis): Promise<number> => {
 
 const ours = async (touchOnly: boolean, autoPipelining = true) => {
   // the layer opens its own connection and waits (bounded) for it
-  const storeLayer = RedisStore.layer({ url, prefix: `bench-ours-${process.pid}`, autoPipelining })
+  const prefix = `bench-ours-${process.pid}`
+  const storeLayer = RedisStore.layer(
+    nodes === undefined ? { url, prefix, autoPipelining } : { nodes, prefix, autoPipelining, buckets }
+  )
   const runtime = ManagedRuntime.make(
     SessionManager.layer(managerOptions).pipe(Layer.provideMerge(storeLayer), Layer.provide(benchAuth), Layer.orDie)
   )
@@ -130,17 +139,18 @@ const ours = async (touchOnly: boolean, autoPipelining = true) => {
     const at = Date.now()
     return { now: at, idleBefore: { anonymous: at - IDLE_MS, authenticated: at - IDLE_MS } }
   }
-  const admin = new Redis(url)
-  await admin.config("RESETSTAT")
+  const admin = nodes === undefined ? new Redis(url) : undefined
+  await admin?.config("RESETSTAT")
   const result = touchOnly
     ? await drive(async (i) => {
       const written = await Effect.runPromise(store.touch(keys[i], cutoff()))
       if (written._tag !== "Written") throw new Error(`touch: ${written._tag}`)
     })
     : await drive((i) => Effect.runPromise(manager.getSession(request, tokens[i])))
-  const commands = await commandsRun(admin)
-  admin.disconnect()
+  const commands = admin === undefined ? undefined : await commandsRun(admin)
+  admin?.disconnect()
   await runtime.dispose()
+  if (commands === undefined) return result
   const ops = result.reduce((sum, r) => sum + r.ops, 0)
   // every operation of the warm-up runs too: an upper bound, exact when each costs the same
   console.error(`${storeName}: ${commands} Redis commands for at least ${ops} operations`)

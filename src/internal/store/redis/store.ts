@@ -314,20 +314,50 @@ export const make = (
       const step = rekeyStep(key, next, limits, cutoff, overrides)
       const principal = next.principal
       if (principal === undefined) return step
-      return Effect.zipRight(
-        principals.admit(principal, limits, key),
-        Effect.flatMap(step, (result) => {
-          // a rotation within one principal does not change how many sessions it holds
-          if (result._tag !== "Rekeyed" || samePrincipal(result.previous.principal, principal)) {
-            return Exit.succeed(result)
-          }
-          return Effect.map(
-            principals.trimmed(principal, limits, next.key),
-            (more) => more.length === 0 ? result : { ...result, evicted: [...result.evicted, ...more] }
-          )
-        })
+      return Effect.flatMap(
+        Effect.catchTag(
+          Effect.as(principals.admit(principal, limits, key), undefined),
+          "SessionLimitError",
+          (error) => refusedUnlessEnded(key, cutoff, error)
+        ),
+        (ended) =>
+          ended !== undefined ? Exit.succeed(ended) : Effect.flatMap(step, (result) => {
+            // a rotation within one principal does not change how many sessions it holds
+            if (result._tag !== "Rekeyed" || samePrincipal(result.previous.principal, principal)) {
+              return Exit.succeed(result)
+            }
+            return Effect.map(
+              principals.trimmed(principal, limits, next.key),
+              (more) => more.length === 0 ? result : { ...result, evicted: [...result.evicted, ...more] }
+            )
+          })
       )
     }
+
+    // A cap refused a rekey before its step (spread.ts): as the step would, answer first for a
+    // session that is gone, revoked or expired (a concurrent rotation may have moved it), and
+    // refuse only a live one.
+    const refusedUnlessEnded = (
+      key: string,
+      cutoff: SessionStore.Cutoff,
+      error: SessionLimitError
+    ): Effect.Effect<SessionStore.RekeyResult, SessionStoreError | SessionLimitError> =>
+      Effect.flatMap(
+        read(
+          "rekey",
+          key,
+          (record, revoked): Effect.Effect<SessionStore.RekeyResult | undefined> =>
+            Exit.succeed(
+              revoked
+                ? { _tag: "Revoked", record }
+                : isExpired(record, cutoff)
+                ? { _tag: "Expired", record }
+                : undefined
+            ),
+          missingExit
+        ),
+        (ended) => ended === undefined ? Exit.fail(error) : Exit.succeed(ended)
+      )
 
     const remove: SessionStore.Service["remove"] = (key, options) =>
       run(
