@@ -120,7 +120,7 @@ const ours = async (touchOnly: boolean, autoPipelining = true) => {
   // the layer opens its own connection and waits (bounded) for it
   const prefix = `bench-ours-${process.pid}`
   const storeLayer = RedisStore.layer(
-    nodes === undefined ? { url, prefix, autoPipelining } : { nodes, prefix, autoPipelining, buckets }
+    nodes === undefined ? { url, prefix, autoPipelining } : { nodes, prefix, autoPipelining, buckets: buckets ?? 16 }
   )
   const runtime = ManagedRuntime.make(
     SessionManager.layer(managerOptions).pipe(Layer.provideMerge(storeLayer), Layer.provide(benchAuth), Layer.orDie)
