@@ -311,7 +311,8 @@ const optional = <A>(config: Config.Config<A>) => Config.option(config).pipe(Con
  * Options read through `Config` (by default from the environment): `REDIS_URL` (required,
  * redacted), and optionally `SESSION_REDIS_PREFIX`, `SESSION_REDIS_COMMAND_TIMEOUT`,
  * `SESSION_REDIS_CONNECT_TIMEOUT`, `SESSION_REDIS_MAX_IDLE_TTL` (durations such as `2 seconds`;
- * `off` for the TTL), `SESSION_REDIS_EXPIRY_GRACE` and `SESSION_REDIS_SCAN_COUNT`.
+ * `off` for the TTL), `SESSION_REDIS_EXPIRY_GRACE`, `SESSION_REDIS_SCAN_COUNT` and
+ * `SESSION_REDIS_BUCKETS`.
  *
  * @example
  * ```ts
@@ -338,7 +339,8 @@ export const config: Config.Config<Options> = Config.all({
   connectTimeout: optional(Config.string("SESSION_REDIS_CONNECT_TIMEOUT")),
   maxIdleTtl: optional(Config.string("SESSION_REDIS_MAX_IDLE_TTL")),
   expiryGrace: optional(Config.string("SESSION_REDIS_EXPIRY_GRACE")),
-  scanCount: optional(Config.integer("SESSION_REDIS_SCAN_COUNT"))
+  scanCount: optional(Config.integer("SESSION_REDIS_SCAN_COUNT")),
+  buckets: optional(Config.integer("SESSION_REDIS_BUCKETS"))
 }).pipe(
   // Durations stay strings here: the layer parses and validates them with typed errors.
   Config.map(givenOptions<Options>)

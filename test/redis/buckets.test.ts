@@ -13,6 +13,7 @@ import * as RedisStore from "effect-session/SessionStore/Redis"
 import { cutoff, record } from "../contract/store-contract.js"
 import { startCluster } from "./cluster.js"
 import { freshPrefix, startRedis } from "./server.js"
+import { withRedisStore } from "./support.js"
 
 const [server, cluster] = await Promise.all([startRedis(), startCluster()])
 afterAll(() => Promise.all([server?.stop(), cluster?.stop()]), 30_000)
@@ -36,27 +37,17 @@ const near = (store: SessionStore.Service, key: string) => {
   for (let n = 0;; n++) if (store.sameBucket!(`${key}-r${n}`, key)) return `${key}-r${n}`
 }
 
-const layouts: ReadonlyArray<readonly [string, (options: RedisStore.StoreOptions) => RedisStore.Options]> = [
-  ...(cluster === undefined ? [] : [
-    ["a Redis Cluster, 16 buckets", (options: RedisStore.StoreOptions) => ({ nodes: cluster.urls, ...options })]
-  ] as const),
-  ...(server === undefined ? [] : [
-    ["a single Redis, 4 buckets", (options: RedisStore.StoreOptions) => ({ url: server.url, buckets: 4, ...options })]
-  ] as const)
+const layouts: ReadonlyArray<readonly [string, RedisStore.Options]> = [
+  ...(cluster === undefined ? [] : [["a Redis Cluster, 16 buckets", { nodes: cluster.urls }]] as const),
+  ...(server === undefined ? [] : [["a single Redis, 4 buckets", { url: server.url, buckets: 4 }]] as const)
 ]
 
 describe.skipIf(layouts.length === 0)("the spread layout", () => {
-  for (const [name, optionsOf] of layouts) {
+  for (const [name, layout] of layouts) {
     const withStore = <A, E>(
       body: (store: SessionStore.Service, prefix: string) => Effect.Effect<A, E>,
       options: RedisStore.StoreOptions = {}
-    ) => {
-      const prefix = options.prefix ?? freshPrefix("buckets")
-      return Effect.provide(
-        Effect.flatMap(SessionStore.SessionStore, (store) => body(store, prefix)),
-        RedisStore.layer(optionsOf({ ...options, prefix }))
-      )
-    }
+    ) => withRedisStore(layout, body, { prefix: freshPrefix("buckets"), ...options })
 
     describe(name, () => {
       it.effect("listings and counts span the buckets", () =>

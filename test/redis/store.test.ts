@@ -333,6 +333,26 @@ describe.skipIf(server === undefined)("Redis store", () => {
         expect((yield* build({ maxIdleTtl: "forever" as never })).option).toBe("maxIdleTtl")
         expect((yield* build({ expiryGrace: -1 })).option).toBe("expiryGrace")
         expect((yield* build({ scanCount: 0 })).option).toBe("scanCount")
+        expect((yield* build({ buckets: 0 })).option).toBe("buckets")
+        expect((yield* build({ buckets: 1025 })).option).toBe("buckets")
+        expect((yield* build({ buckets: 1.5 })).option).toBe("buckets")
+      }))
+
+    it.effect("SESSION_REDIS_BUCKETS sets the buckets: sessions under each bucket's own hash tag", () =>
+      Effect.gen(function*() {
+        const prefix = freshPrefix("config")
+        const provider = ConfigProvider.fromMap(
+          new Map([["REDIS_URL", url], ["SESSION_REDIS_PREFIX", prefix], ["SESSION_REDIS_BUCKETS", "4"]])
+        )
+        yield* Effect.flatMap(SessionStore.SessionStore, (store) =>
+          Effect.forEach(
+            Array.from({ length: 40 }, (_, i) => `k${i}`),
+            (key) => store.insert(record(key), SessionStore.unlimited)
+          )).pipe(Effect.provide(RedisStore.layerConfig()), Effect.withConfigProvider(provider))
+        const keys = yield* promise(() => redis.keys(`{${prefix}#*}:s:*`))
+        expect(keys).toHaveLength(40)
+        expect(new Set(keys.map((key) => key.slice(0, key.indexOf("}") + 1))).size).toBe(4)
+        expect(yield* promise(() => redis.keys(`{${prefix}}:*`))).toEqual([])
       }))
 
     it.effect("layerConfig reads REDIS_URL and SESSION_REDIS_*; a missing REDIS_URL is a ConfigError", () =>

@@ -38,16 +38,16 @@ export const scoreOf = async (client: Redis, set: string, key: string): Promise<
   return null
 }
 
-/** Runs `body` with a fresh Redis store (fresh prefix unless given). */
+/** Runs `body` with a fresh Redis store (fresh prefix unless given) on a server URL or layer options. */
 export const withRedisStore = <A, E>(
-  url: string,
+  server: string | RedisStore.Options,
   body: (store: SessionStore.Service, prefix: string) => Effect.Effect<A, E>,
   options: RedisStore.StoreOptions = {}
 ) => {
   const prefix = options.prefix ?? freshPrefix("store")
   return Effect.provide(
     Effect.flatMap(SessionStore.SessionStore, (store) => body(store, prefix)),
-    RedisStore.layer({ url, ...options, prefix })
+    RedisStore.layer({ ...(typeof server === "string" ? { url: server } : server), ...options, prefix })
   )
 }
 
