@@ -7,6 +7,7 @@
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import * as Session from "../../../Session.js"
+import type * as SessionStore from "../../../SessionStore.js"
 import { FORMAT_VERSION } from "./lua.js"
 
 /** The prefix of data fields in a record hash. @internal */
@@ -24,6 +25,13 @@ export const canonical = (value: Session.Json): string => {
 
 /** A number as a script argument (`+inf` / `-inf` for infinities). @internal */
 export const numberArg = (n: number): string => n === Infinity ? "+inf" : n === -Infinity ? "-inf" : String(n)
+
+/** A cutoff as script arguments: now, idleBefore anonymous, idleBefore authenticated. @internal */
+export const cutoffArgs = (cutoff: SessionStore.Cutoff): Array<string> => [
+  numberArg(cutoff.now),
+  numberArg(cutoff.idleBefore.anonymous),
+  numberArg(cutoff.idleBefore.authenticated)
+]
 
 /** @internal */
 export const principalFields = (principal: Session.Principal): Either.Either<Array<string>, string> => {

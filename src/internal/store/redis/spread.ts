@@ -13,7 +13,7 @@ import type * as Session from "../../../Session.js"
 import { SessionLimitError, type SessionStoreError } from "../../../SessionError.js"
 import type * as SessionStore from "../../../SessionStore.js"
 import type { Client } from "./client.js"
-import { numberArg } from "./codec.js"
+import { cutoffArgs } from "./codec.js"
 import { asArray, asNumber, asString, asStrings, type Bucket, bucketAt, type Shared } from "./replies.js"
 import * as scripts from "./scripts.js"
 import type { Settings } from "./settings.js"
@@ -167,12 +167,6 @@ export const make = (client: Client, settings: Settings, shared: Shared) => {
   const { buckets, run } = shared
   const several = buckets.length > 1
   const c = shared.commands
-
-  const cutoffArgs = (cutoff: SessionStore.Cutoff) => [
-    numberArg(cutoff.now),
-    numberArg(cutoff.idleBefore.anonymous),
-    numberArg(cutoff.idleBefore.authenticated)
-  ]
 
   // Revocation. One bucket: one script removes the principal's sessions (one atomic step).
   // Several: every bucket marks them first (each mark atomic with that bucket's lookups and

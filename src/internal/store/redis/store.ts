@@ -17,7 +17,16 @@ import type * as SessionStore from "../../../SessionStore.js"
 import { isExpired } from "../../expiry.js"
 import { bucketOf } from "./buckets.js"
 import { type Client, commands, isOutOfMemory, isWrongType } from "./client.js"
-import { canonical, DATA, dataFields, decodeRecord, encodeRecord, numberArg, principalFields } from "./codec.js"
+import {
+  canonical,
+  cutoffArgs,
+  DATA,
+  dataFields,
+  decodeRecord,
+  encodeRecord,
+  numberArg,
+  principalFields
+} from "./codec.js"
 import { FORMAT_VERSION } from "./lua.js"
 import {
   asArray,
@@ -92,11 +101,6 @@ export const make = (
       }
     }
 
-    const cutoffArgs = (cutoff: SessionStore.Cutoff) => [
-      numberArg(cutoff.now),
-      numberArg(cutoff.idleBefore.anonymous),
-      numberArg(cutoff.idleBefore.authenticated)
-    ]
     // Over several buckets, maxSessions and maxAnonymousSessions hold per bucket, a share each (the
     // shares add up to the cap; at least 1: a cap below the number of buckets holds as that number),
     // and the per-principal cap is enforced around the bucket's step (spread.ts).
