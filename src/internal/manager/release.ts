@@ -74,7 +74,7 @@ export interface Releases {
    */
   readonly startAll: (
     records: ReadonlyArray<Session.Record>,
-    reasonOf: (record: Session.Record) => CloseReason
+    reasonOf: (record: Session.Record, index: number) => CloseReason
   ) => Effect.Effect<Started>
   /**
    * Removes a session and releases it if this call won the removal; a caller that lost waits for
@@ -185,8 +185,9 @@ export const make = (options: {
     Effect.suspend(() => {
       const settled: Array<readonly [Session.Record, CloseReason, Outcome]> = []
       const forks: Array<Effect.Effect<Deferred.Deferred<Outcome>>> = []
-      for (const record of records) {
-        const reason = reasonOf(record)
+      for (let i = 0; i < records.length; i++) {
+        const record = records[i]
+        const reason = reasonOf(record, i)
         const release = build(() => auth.release(record))
         if (Exit.isExit(release)) {
           const outcome = outcomeOf(SessionToken.shortId(record.key), release as Exit.Exit<void, SessionCloseError>)
@@ -217,9 +218,12 @@ export const make = (options: {
     )
 
   // Keys of sessions that expired recently, so that a token presented after the sweep removed its
-  // session still answers "Expired" (with its limit) rather than "Unknown". Bounded in count and
-  // age; per process (with a shared store, another instance may answer "Unknown").
-  const tombstones = new Map<string, { readonly limit: Limit; readonly at: number }>()
+  // session still answers "Expired" (with its limit) rather than "Unknown". Bounded in count (two
+  // generations of at most half the cap each: constant time per entry, where evicting the oldest
+  // key of one Map would walk the holes its deletions leave) and in age; per process (with a
+  // shared store, another instance may answer "Unknown").
+  let tombstones = new Map<string, { readonly limit: Limit; readonly at: number }>()
+  let older = new Map<string, { readonly limit: Limit; readonly at: number }>()
 
   return {
     startAll,
@@ -227,12 +231,14 @@ export const make = (options: {
     evicted: (records) => records.length === 0 ? Effect.void : Effect.asVoid(startAll(records, () => "Evicted")),
     inFlight: () => [...releasing.values()],
     bury: (key, limit, at) => {
-      tombstones.delete(key)
+      if (tombstones.size >= TOMBSTONE_CAP / 2) {
+        older = tombstones
+        tombstones = new Map()
+      }
       tombstones.set(key, { limit, at })
-      if (tombstones.size > TOMBSTONE_CAP) tombstones.delete(tombstones.keys().next().value!)
     },
     tombstone: (key, now) => {
-      const tombstone = tombstones.get(key)
+      const tombstone = tombstones.get(key) ?? older.get(key)
       return tombstone !== undefined && now - tombstone.at < TOMBSTONE_AGE ? tombstone.limit : undefined
     }
   }

@@ -12,7 +12,6 @@
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import type * as Session from "../../Session.js"
 import type { SessionCloseError, SessionStoreError } from "../../SessionError.js"
 import type { CleanReport, CloseReason, CloseReport } from "../../SessionManager.js"
 import type * as SessionStore from "../../SessionStore.js"
@@ -47,32 +46,36 @@ export const sweep = (
     const { policy, releases, settings, store } = context
     const failures: Array<SessionCloseError> = []
     let closed = 0
+    // Batches adapt to the work they take: halved when one ran past a slice, doubled (up to
+    // sweepBatchSize) when it ran well under, so a slice stays near SLICE_MS whatever a session costs.
+    let size = settings.sweepBatchSize
     let sliceStart = performance.now()
     while (true) {
+      const batchStart = performance.now()
       // uninterruptible from the claim to the start of the releases: an interrupted sweep (at
       // shutdown) must not lose the sessions it has just removed from the store
       const [claimed, started] = yield* Effect.uninterruptible(
-        Effect.flatMap(store.claimExpired(cutoff, settings.sweepBatchSize), (batch) => {
+        Effect.flatMap(store.claimExpired(cutoff, size), (batch) => {
           const expired = { Idle: 0, Absolute: 0 }
-          const reasons = new Map<Session.Record, CloseReason>()
+          const reasons: Array<CloseReason> = []
           for (const record of batch) {
             if (reason === "Shutdown") {
-              reasons.set(record, reason)
+              reasons.push(reason)
               continue
             }
             const limit = expiry.limitOf(record, policy, cutoff.now)
             if (limit === undefined) {
               // a claimed record the cutoff does not expire was revoked (SessionStore.claimExpired)
-              reasons.set(record, "Revoked")
+              reasons.push("Revoked")
             } else {
               releases.bury(record.key, limit, record.lastUsedAt)
               expired[limit]++
-              reasons.set(record, reason)
+              reasons.push(reason)
             }
           }
           return Effect.all([
             Effect.succeed(batch.length),
-            releases.startAll(batch, (record) => reasons.get(record)!),
+            releases.startAll(batch, (_, i) => reasons[i]),
             metrics.countExpired("Idle", expired.Idle),
             metrics.countExpired("Absolute", expired.Absolute)
           ])
@@ -80,8 +83,11 @@ export const sweep = (
       )
       closed += claimed
       failures.push(...(yield* failuresOf(started)))
-      if (claimed < settings.sweepBatchSize) break
-      if (performance.now() - sliceStart >= SLICE_MS) {
+      if (claimed < size) break
+      const now = performance.now()
+      if (now - batchStart > SLICE_MS) size = Math.max(16, size >> 1)
+      else if (now - batchStart < SLICE_MS / 4) size = Math.min(settings.sweepBatchSize, size * 2)
+      if (now - sliceStart >= SLICE_MS) {
         yield* yieldToEventLoop
         sliceStart = performance.now()
       }
