@@ -13,9 +13,13 @@
  *
  * Layout. A store's sessions are spread over `buckets` slot buckets (option `buckets`: 1 on a
  * single Redis, 16 on a Redis Cluster). Every key of a bucket starts with the bucket's hash tag,
- * so a bucket lives in one cluster slot and every script runs in one slot, declaring every key it
- * touches through that tag; the tags are chosen so that buckets fall in equal ranges of the 16,384
- * slots, hence spread over the masters. A session's bucket follows from its key (FNV-1a of the
+ * so a bucket lives in one cluster slot and every script runs in one slot: it declares the
+ * bucket's fixed keys (its sorted sets) in `KEYS`, and derives from the same hash tag the keys it
+ * only finds at run time (the session's hash, a principal's set, rotation links, the victims of an
+ * eviction), which Redis Cluster accepts since they are in the declared keys' slot (a proxy that
+ * routes by `KEYS` routes every script right; one that checks every key against `KEYS` refuses
+ * them). The tags are chosen so that buckets fall in equal ranges of the 16,384 slots, hence
+ * spread over the masters. A session's bucket follows from its key (FNV-1a of the
  * key); a rotation stays in its bucket (the store sets `sameBucket`, and the manager mints keys
  * that do), so it is one atomic single-slot step. With one bucket the tag is `{prefix}` (the
  * layout of 0.1.0); with more, bucket `i`'s tag is `{prefix#n}` for a fixed `n`. Per bucket
