@@ -391,6 +391,30 @@ return { out, corrupt, next }
 )
 
 /**
+ * Calls each(h, flat, k, m) for every session of principal pid in the bucket but except (m: its
+ * entry in the principal's set); removes corrupt values (their keys into corrupt) and entries whose
+ * record is gone or no longer the principal's.
+ */
+const ofPrincipal = `
+local function ofPrincipal(pid, except, corrupt, each)
+  for _, m in ipairs(redis.call("ZRANGE", pkey(pid), 0, -1)) do
+    local k = keyOf(m)
+    if k ~= except then
+      local h, flat = load(k)
+      if h == false then
+        drop(k)
+        corrupt[#corrupt + 1] = k
+      elseif h == nil or h["pid"] ~= pid or h["anon"] ~= "0" or h["mp"] ~= m then
+        pzrem(pid, m)
+      else
+        each(h, flat, k, m)
+      end
+    end
+  end
+end
+`
+
+/**
  * ARGV: base, principalId, except ("" for none). Removes every record of the principal but
  * `except` in one step (a store of one bucket: the whole store is one slot). Returns {removed,
  * corrupt}.
@@ -398,24 +422,12 @@ return { out, corrupt, next }
 export const revoke = script(
   "revoke",
   " flags=allow-oom",
-  `
-local pid, except = ARGV[2], ARGV[3]
+  `${ofPrincipal}
 local removed, corrupt = {}, {}
-for _, m in ipairs(redis.call("ZRANGE", pkey(pid), 0, -1)) do
-  local k = keyOf(m)
-  if k ~= except then
-    local h, flat = load(k)
-    if h == false then
-      drop(k)
-      corrupt[#corrupt + 1] = k
-    elseif h == nil or h["pid"] ~= pid or h["anon"] ~= "0" or h["mp"] ~= m then
-      pzrem(pid, m)
-    else
-      delete(h, k)
-      removed[#removed + 1] = json(k, h, flat)
-    end
-  end
-end
+ofPrincipal(ARGV[2], ARGV[3], corrupt, function(h, flat, k)
+  delete(h, k)
+  removed[#removed + 1] = json(k, h, flat)
+end)
 return { removed, corrupt }
 `
 )
@@ -430,26 +442,19 @@ return { removed, corrupt }
 export const mark = script(
   "mark",
   " flags=allow-oom",
-  `
-local pid, except = ARGV[2], ARGV[3]
+  `${ofPrincipal}
+local pid = ARGV[2]
 local marked, corrupt = {}, {}
-for _, m in ipairs(redis.call("ZRANGE", pkey(pid), 0, -1)) do
-  local k = keyOf(m)
-  if k ~= except then
-    local h = load(k)
-    if h == false then
-      drop(k)
-      corrupt[#corrupt + 1] = k
-    elseif h == nil or h["pid"] ~= pid or h["anon"] ~= "0" or h["mp"] ~= m or h["r"] then
-      pzrem(pid, m)
-    else
-      unindex(h, k)
-      redis.call("HSET", rkey(k), "r", "1")
-      redis.call("ZADD", RV, 0, k)
-      marked[#marked + 1] = k
-    end
+ofPrincipal(pid, ARGV[3], corrupt, function(h, flat, k, m)
+  if h["r"] then
+    pzrem(pid, m)
+  else
+    unindex(h, k)
+    redis.call("HSET", rkey(k), "r", "1")
+    redis.call("ZADD", RV, 0, k)
+    marked[#marked + 1] = k
   end
-end
+end)
 return { marked, corrupt }
 `
 )
