@@ -1,6 +1,6 @@
 /**
- * Option decoding shared by the manager and the stores: one rule for durations, one for the
- * options read through `Config`.
+ * Option decoding shared by the manager and the stores: one rule for durations, one for integer
+ * options, one for the options read through `Config`.
  *
  * @internal
  */
@@ -12,6 +12,17 @@ import { SessionConfigError } from "../SessionError.js"
 /** A configuration error (built without re-validating its fields). @internal */
 export const invalid = (option: string, reason: string): SessionConfigError =>
   new SessionConfigError({ option, reason }, true)
+
+/** An integer option within bounds, or a typed error naming the option. @internal */
+export const integerIn = (
+  option: string,
+  value: number,
+  min: number,
+  max: number
+): Either.Either<number, SessionConfigError> =>
+  Number.isSafeInteger(value) && value >= min && value <= max
+    ? Either.right(value)
+    : Either.left(invalid(option, `must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`))
 
 /**
  * Decodes a duration option: a positive, finite duration, or `"off"` (`None`) where `off` is

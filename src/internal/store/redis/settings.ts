@@ -11,6 +11,7 @@ import type * as Redacted from "effect/Redacted"
 import type { ClusterOptions, RedisOptions } from "ioredis"
 import { SessionConfigError } from "../../../SessionError.js"
 import type * as SessionStore from "../../../SessionStore.js"
+import { integerIn } from "../../config.js"
 import { basesOf, MAX_BUCKETS } from "./buckets.js"
 
 /** @internal */
@@ -78,13 +79,6 @@ export const duration = (
   return Either.right(Duration.toMillis(decoded.value))
 }
 
-const integer = (option: string, value: number, max: number): Either.Either<number, SessionConfigError> =>
-  Number.isSafeInteger(value) && value >= 1 && value <= max
-    ? Either.right(value)
-    : Either.left(
-      new SessionConfigError({ option, reason: `must be an integer from 1 to ${max}, got ${JSON.stringify(value)}` })
-    )
-
 /** @internal */
 export const validate = (
   options: StoreOptions,
@@ -103,10 +97,11 @@ export const validate = (
       ? Infinity
       : yield* duration("maxIdleTtl", options.maxIdleTtl, defaults.maxIdleTtl)
     const expiryGrace = yield* duration("expiryGrace", options.expiryGrace, defaults.expiryGrace)
-    const scanCount = yield* integer("scanCount", options.scanCount ?? defaults.scanCount, 100_000)
-    const buckets = yield* integer(
+    const scanCount = yield* integerIn("scanCount", options.scanCount ?? defaults.scanCount, 1, 100_000)
+    const buckets = yield* integerIn(
       "buckets",
       options.buckets ?? (cluster ? defaults.clusterBuckets : defaults.buckets),
+      1,
       MAX_BUCKETS
     )
     return {

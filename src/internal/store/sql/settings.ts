@@ -83,16 +83,13 @@ export const millis = (
 ): Effect.Effect<number, SessionConfigError> =>
   Effect.map(config.millis(option, input ?? fallback, { off: false }), Math.ceil)
 
-/** An integer option within bounds, or a typed error naming the option. @internal */
+/** An integer option within bounds, or a typed error naming the option (internal/config.ts). @internal */
 export const integerIn = (
   option: string,
   value: number,
   min: number,
   max: number
-): Effect.Effect<number, SessionConfigError> =>
-  Number.isSafeInteger(value) && value >= min && value <= max
-    ? Effect.succeed(value)
-    : Effect.fail(config.invalid(option, `must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`))
+): Effect.Effect<number, SessionConfigError> => config.integerIn(option, value, min, max)
 
 /** @internal */
 export const validate = (options: StoreOptions): Effect.Effect<Settings, SessionConfigError> =>
