@@ -47,7 +47,10 @@ describe("a partitioned store", () => {
       let session = yield* SessionManager.openSession(request())
       const bucket = bucketOf(session.key)
       for (let i = 0; i < 50; i++) {
-        session = yield* SessionManager.rotateSession(session, i % 10 === 0 ? { principal: { id: `u${i}`, anonymous: false } } : {})
+        session = yield* SessionManager.rotateSession(
+          session,
+          i % 10 === 0 ? { principal: { id: `u${i}`, anonymous: false } } : {}
+        )
         expect(bucketOf(session.key)).toBe(bucket)
       }
       // the manager never offered the store a key in another bucket

@@ -83,7 +83,10 @@ export const make = (context: Context): DataOperations => {
     operation: string,
     session: Pick<Session.Session, "key" | "token">,
     change: SessionStore.DataPatch
-  ) => Effect.suspend(() => patch(session, change, clock.unsafeCurrentTimeMillis(), () => Effect.fail(conflict(operation))))
+  ) =>
+    Effect.suspend(() =>
+      patch(session, change, clock.unsafeCurrentTimeMillis(), () => Effect.fail(conflict(operation)))
+    )
 
   const getData: Service["getData"] = (session, dataKey) =>
     withRecord(session.key, (record) => Session.get(record, dataKey))
