@@ -129,6 +129,10 @@ export const layer = (
           const pool = new Pg.Pool(poolConfig(options, s.timeout, poolSize))
           // an idle connection dropped by the server: the pool replaces it; nothing to report
           pool.on("error", () => {})
+          // a connection checked out for a transaction has no pool listener: without its own, a
+          // server that dies mid-transaction ends the process with an uncaught 'error'. The
+          // statement in flight fails typed, and the connection is dropped on release.
+          pool.on("connect", (client) => client.on("error", () => {}))
           return pool
         }),
         (pool) => Effect.promise(() => pool.end())

@@ -183,6 +183,36 @@ describe.skipIf(server === undefined)("PostgreSQL outages", () => {
   }, 60_000)
 
   it.live(
+    "killed while a transaction waits on the store's lock: a typed failure, never an uncaught connection error",
+    () => {
+      const prefix = freshPrefix("killedlock")
+      const [classId, objectId] = lockKeys(namesOf(prefix))
+      return Effect.gen(function*() {
+        const session = yield* SessionManager.openSession(request("alice"))
+        // another connection holds the lock, so the opening below waits inside its transaction, on
+        // a connection the store has checked out of its pool
+        yield* Effect.promise(async () => {
+          const pg = await import("pg")
+          const holder = new pg.Client({ connectionString: server!.url() })
+          holder.on("error", () => {}) // the holder's own connection dies with the server too
+          await holder.connect()
+          await holder.query("SELECT pg_advisory_lock($1, $2)", [classId, objectId])
+        })
+        const opening = yield* Effect.fork(Effect.exit(SessionManager.openSession(request())))
+        yield* Effect.sleep("200 millis")
+        yield* Effect.promise(() => server!.kill())
+        // an 'error' event of a checked-out connection with no listener would end the process here
+        const exit = yield* opening.await.pipe(Effect.flatten)
+        expect(["SessionStoreError:Unavailable", "SessionStoreError:Timeout"]).toContain(outcome(exit))
+        yield* Effect.promise(() => server!.start())
+        // the same layer serves again
+        expect((yield* retrying(SessionManager.getSession(request(), tokenOf(session)))).key).toBe(session.key)
+      }).pipe(Effect.provide(managerOn(prefix)), Effect.scoped)
+    },
+    60_000
+  )
+
+  it.live(
     "the background sweep survives an outage and releases expired sessions after it",
     () =>
       Effect.gen(function*() {
