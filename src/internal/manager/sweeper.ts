@@ -27,10 +27,8 @@ const SLICE_MS = 5
  * Sessions claimed by a sweep's first batch (at most `sweepBatchSize`): small, so that the first
  * slice stays short before the sweep has measured what a session costs (at 40 µs a session, cold
  * or under load, a first batch of 1000 held the event loop for 40 ms).
- *
- * @internal
  */
-export const FIRST_BATCH = 64
+const FIRST_BATCH = 64
 
 /** The smallest batch, whatever a session costs. */
 const MIN_BATCH = 16
