@@ -75,7 +75,8 @@ export type Cap = number | "unlimited"
  *   inactivity by default, and the answer of `getSession` never depends on when the sweep ran.
  * - `sweepInterval` (half the shortest cleanup time, or of the shortest limit when both are
  *   off): how often the background sweep runs; `"off"` disables it (call `cleanSessions`).
- * - `sweepBatchSize` (1000): sessions claimed per step of a sweep; the sweep yields between steps.
+ * - `sweepBatchSize` (1000): the most sessions claimed per step of a sweep. Steps start at 64
+ *   sessions and adapt to about 5 ms of work each; the sweep yields to the event loop every 5 ms.
  * - `releaseTimeout` (10 seconds): a `release` still running after this fails with
  *   `SessionCloseError` (`Timeout`).
  * - `authTimeout` (10 seconds): an `authenticate` or `validateSession` still running after this

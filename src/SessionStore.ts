@@ -215,6 +215,22 @@ export interface Touch {
 }
 
 /**
+ * A store's `update`: applies a data patch and touches, unless the record is missing, expired,
+ * revoked, or its value under `patch.expect` is not the expected one (`Conflict`).
+ *
+ * As with `Touch`, a store that answers without I/O (the memory store) may attach the same
+ * operation as a plain function, `sync`, that answers the result or the failure: the manager's
+ * data operations then run in one step. A wrapper that replaces `update` drops it.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Update {
+  (key: string, patch: DataPatch, cutoff: Cutoff): Effect.Effect<WriteResult, SessionStoreError>
+  readonly sync?: (key: string, patch: DataPatch, cutoff: Cutoff) => WriteResult | SessionStoreError
+}
+
+/**
  * The store contract.
  *
  * @since 0.1.0
@@ -243,8 +259,8 @@ export interface Service {
   readonly get: (key: string) => Effect.Effect<Option.Option<Session.Record>, SessionStoreError>
   /** Looks a live record up and touches it if due (see `Touch`). */
   readonly touch: Touch
-  /** Applies a data patch and touches, unless missing, expired, revoked or `expect` does not match. */
-  readonly update: (key: string, patch: DataPatch, cutoff: Cutoff) => Effect.Effect<WriteResult, SessionStoreError>
+  /** Applies a data patch and touches, unless missing, expired, revoked or `expect` does not match (see `Update`). */
+  readonly update: Update
   /** Moves a live record to a new key (and principal), removing the old key in the same step. */
   readonly rekey: (
     key: string,

@@ -455,6 +455,30 @@ describe("sweeping", () => {
       expect(yield* mock.released).toEqual([anonymous.key, alice.key])
     }).pipe(Effect.provide(managerLayer())))
 
+  it.effect("a sweep starts with a small batch (its first slice is short however large the store), then adapts", () => {
+    const asked: Array<number> = []
+    const recording = Layer.effect(
+      SessionStore.SessionStore,
+      Effect.map(SessionStore.makeMemory, (inner): SessionStore.Service => ({
+        ...inner,
+        claimExpired: (cutoff, max) => Effect.suspend(() => (asked.push(max), inner.claimExpired(cutoff, max)))
+      }))
+    )
+    const layer = SessionManager.layer({ sweepInterval: "off", sweepBatchSize: 1000 }).pipe(
+      Layer.provide(recording),
+      Layer.provideMerge(AuthManager.layerMock({ users }))
+    )
+    return Effect.gen(function*() {
+      yield* Effect.all(Array.from({ length: 300 }, () => SessionManager.openSession(request())))
+      yield* TestClock.adjust(2 * MINUTE)
+      const report = yield* SessionManager.cleanSessions
+      expect(report).toEqual({ closed: 300, remaining: 0, failures: [] })
+      expect(asked[0]).toBe(64)
+      expect(asked.every((max) => max >= 16 && max <= 1000)).toBe(true)
+      expect((yield* AuthManager.MockAuthManager.pipe(Effect.flatMap((mock) => mock.released))).length).toBe(300)
+    }).pipe(Effect.provide(layer))
+  })
+
   it.effect("a swept token answers Expired for a day, then Unknown", () =>
     Effect.gen(function*() {
       const opened = yield* SessionManager.openSession(request())

@@ -1,11 +1,17 @@
 /**
  * Case 1, one store in one process: `get` (lookup + expiry check + touch), `open`, `close` and
- * `rotate` at a given number of resident sessions. Prints one JSON line.
+ * `rotate` at a given number of resident sessions; for ours also `update` (`updateData` of one
+ * key, a counter, with the session in hand). Prints one JSON line; each row says how busy the rest
+ * of the machine was while it was measured (`othersShare`, see `lib/noise.ts`).
  *
  *   node --import tsx src/cases/inprocess-child.ts --store ours --size 10000 --budget 240 --rounds 3 --max-ops 200000
  */
+import * as Session from "effect-session/Session"
 import * as SessionToken from "effect-session/SessionToken"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import { randomBytes } from "node:crypto"
 import { argNumber, argValue } from "../lib/env.js"
 import {
@@ -24,6 +30,7 @@ import {
   visit
 } from "../lib/fixtures.js"
 import { type Batch, measure, type MeasureOptions } from "../lib/measure.js"
+import { othersShare, sampleMachine } from "../lib/noise.js"
 
 export interface Row {
   readonly store: string
@@ -34,6 +41,8 @@ export interface Row {
   readonly cpuNsPerOp: number
   readonly opsPerSec: number
   readonly ops: number
+  /** Share of all cores other processes used while this row was measured (`undefined`: unknown). */
+  readonly othersShare?: number
 }
 
 const argv = process.argv.slice(2)
@@ -55,7 +64,11 @@ const { keys, tokens } = mint(size)
 const mintMs = performance.now() - started
 
 const run = async (mode: string, op: string, batch: Batch, options: Partial<MeasureOptions> & { batch: number }) => {
+  const machine = sampleMachine()
+  const cpu = process.cpuUsage()
   const result = await measure(batch, { budgetMs, rounds, maxOps, ...options })
+  const used = process.cpuUsage(cpu)
+  const share = othersShare(machine, sampleMachine(), used.user + used.system)
   rows.push({
     store: storeName,
     mode,
@@ -64,7 +77,8 @@ const run = async (mode: string, op: string, batch: Batch, options: Partial<Meas
     nsPerOp: result.nsPerOp,
     cpuNsPerOp: result.cpuNsPerOp,
     opsPerSec: result.opsPerSec,
-    ops: result.ops
+    ops: result.ops,
+    ...(share === undefined ? {} : { othersShare: share })
   })
 }
 // consuming operations: small batches, so that slow ones stay within the time budget
@@ -92,11 +106,21 @@ const oursCase = async () => {
     for (let i = start; i < start + count; i++) await Effect.runPromise(f(i))
   }
   const getSession = (i: number) => manager.getSession(request, tokens[getIndex(i)])
+  // updateData of one key with the session in hand (as a handler holds it): the sessions are
+  // built before the first update is timed
+  const Counter = Session.dataKey("counter", Schema.Number)
+  const increment = (n: Option.Option<number>) => Option.getOrElse(n, () => 0) + 1
+  let held: Array<{ readonly key: string; readonly token: Redacted.Redacted<string> }> = []
+  const updateData = (i: number) => manager.updateData(held[getIndex(i)], Counter, increment)
   const openSession = () => manager.openSession(request)
   const closeSession = (base: number) => (i: number) => manager.closeSession({ key: keys[base + i] })
   const rotateSession = (base: number) => (i: number) => manager.rotateSession({ key: keys[base + i] })
   for (const [mode, wrap, batch] of [["fiber", inFiber, 500], ["runPromise", perCall, 200]] as const) {
     await run(mode, "get", wrap(getSession), { batch })
+    if (held.length === 0) {
+      held = Array.from({ length: getSpan }, (_, j) => ({ key: keys[j], token: Redacted.make(tokens[j]) }))
+    }
+    await run(mode, "update", wrap(updateData), { batch })
   }
   await run("fiber", "rotate", inFiber(rotateSession(slices.rotateA)), consuming())
   await run("runPromise", "rotate", perCall(rotateSession(slices.rotateB)), consuming())

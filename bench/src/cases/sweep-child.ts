@@ -1,7 +1,8 @@
 /**
  * Case 3, one store in one process: `size` resident sessions of which a fraction is expired (idle
  * for longer than the idle timeout); time of one full sweep and the longest event-loop stall
- * while it runs (a 1 ms interval probe and `monitorEventLoopDelay`). Prints one JSON line.
+ * while it runs (a 1 ms interval probe and `monitorEventLoopDelay`), and how busy the rest of the
+ * machine was meanwhile (`othersShare`, see `lib/noise.ts`). Prints one JSON line.
  *
  * With `--shutdown 1` (ours), also times the graceful shutdown that follows (the memory store
  * releases every remaining session).
@@ -25,6 +26,7 @@ import {
   recordOf,
   tokenOf
 } from "../lib/fixtures.js"
+import { othersShare, sampleMachine } from "../lib/noise.js"
 
 const argv = process.argv.slice(2)
 const storeName = argValue(argv, "store") ?? "ours"
@@ -68,9 +70,14 @@ const probe = async (sweep: Sweep) => {
   gcObserver.observe({ entryTypes: ["gc"] })
   histogram.enable()
   last = performance.now()
+  const machine = sampleMachine()
+  const cpu = process.cpuUsage()
   const started = performance.now()
   const removed = await sweep()
   const ms = performance.now() - started
+  const used = process.cpuUsage(cpu)
+  // how busy the rest of the machine was meanwhile: a stall can be another process holding the core
+  const share = othersShare(machine, sampleMachine(), used.user + used.system)
   // the gap still open when the sweep ended
   await new Promise((resolve) => setImmediate(resolve))
   maxGap = Math.max(maxGap, performance.now() - last)
@@ -79,7 +86,15 @@ const probe = async (sweep: Sweep) => {
   // GC entries are delivered asynchronously: give them a turn before reading
   await new Promise((resolve) => setTimeout(resolve, 10))
   gcObserver.disconnect()
-  return { ms, removed, maxStallMs: maxGap, loopDelayMaxMs: histogram.max / 1e6, maxGcPauseMs, gcMs }
+  return {
+    ms,
+    removed,
+    maxStallMs: maxGap,
+    loopDelayMaxMs: histogram.max / 1e6,
+    maxGcPauseMs,
+    gcMs,
+    ...(share === undefined ? {} : { othersShare: share })
+  }
 }
 
 type Sweep = () => Promise<number>

@@ -9,7 +9,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Session from "../../Session.js"
-import type { InvalidSession, SessionDataError, SessionStoreError } from "../../SessionError.js"
+import { type InvalidSession, type SessionDataError, SessionStoreError } from "../../SessionError.js"
 import type { Service } from "../../SessionManager.js"
 import type * as SessionStore from "../../SessionStore.js"
 import * as codec from "../codec.js"
@@ -25,45 +25,67 @@ export type DataOperations = Pick<Service, "getData" | "setData" | "updateData" 
 /** @internal */
 export const make = (context: Context): DataOperations => {
   const { clock, policy, store, traced } = context
+  // A store that answers without I/O reads (a touch that is never due writes nothing) and writes
+  // in the step that needs it, without an effect per store call.
+  const touchSync = store.touch.sync
+  const updateSync = store.update.sync
 
   // Runs `use` with the stored record of a live session (read now), or fails as the store's answer says.
   const withRecord = <A, E>(
     key: string,
     use: (record: Session.Record, now: number) => Effect.Effect<A, E>
   ): Effect.Effect<A, E | InvalidSession | SessionStoreError> =>
-    Effect.flatMap(store.get(key), (stored): Effect.Effect<A, E | InvalidSession | SessionStoreError> => {
-      const now = clock.unsafeCurrentTimeMillis()
-      if (Option.isNone(stored)) return gone(context, key, now, { _tag: "Missing" })
-      return expiry.limitOf(stored.value, policy, now) === undefined
-        ? use(stored.value, now)
-        : expire(context, stored.value, now)
-    })
+    touchSync !== undefined
+      ? Effect.suspend((): Effect.Effect<A, E | InvalidSession | SessionStoreError> => {
+        const now = clock.unsafeCurrentTimeMillis()
+        const result = touchSync(key, expiry.cutoffAt(policy, now), -Infinity)
+        return result._tag === "Read" || result._tag === "Written"
+          ? use(result.record, now)
+          : gone(context, key, now, result)
+      })
+      : Effect.flatMap(store.get(key), (stored): Effect.Effect<A, E | InvalidSession | SessionStoreError> => {
+        const now = clock.unsafeCurrentTimeMillis()
+        if (Option.isNone(stored)) return gone(context, key, now, { _tag: "Missing" })
+        return expiry.limitOf(stored.value, policy, now) === undefined
+          ? use(stored.value, now)
+          : expire(context, stored.value, now)
+      })
 
-  // Applies a patch; `None` when its `expect` no longer matches (another writer came first).
-  const patch = (
+  // Applies a patch; `onConflict` when its `expect` no longer matches (another writer came first).
+  // Called while the operation runs (inside a step), so a synchronous store is called at once.
+  const patch = <E>(
     session: Pick<Session.Session, "key" | "token">,
     change: SessionStore.DataPatch,
-    now: number
-  ): Effect.Effect<Option.Option<Session.Session>, InvalidSession | SessionStoreError> =>
-    Effect.flatMap(store.update(session.key, change, expiry.cutoffAt(policy, now)), (result) => {
+    now: number,
+    onConflict: () => Effect.Effect<Session.Session, E>
+  ): Effect.Effect<Session.Session, E | InvalidSession | SessionStoreError> => {
+    const cutoff = expiry.cutoffAt(policy, now)
+    const answer = (
+      result: SessionStore.WriteResult | SessionStoreError
+    ): Effect.Effect<Session.Session, E | InvalidSession | SessionStoreError> => {
+      if (result instanceof SessionStoreError) return Effect.fail(result)
       switch (result._tag) {
         case "Written":
-          return Effect.succeed(Option.some(withToken(result.record, session.token)))
+          return Effect.succeed(withToken(result.record, session.token))
         case "Conflict":
-          return Effect.succeed(Option.none())
+          return onConflict()
         default:
           return gone(context, session.key, now, result)
       }
-    })
+    }
+    return updateSync !== undefined
+      ? answer(updateSync(session.key, change, cutoff))
+      : Effect.flatMap(store.update(session.key, change, cutoff), answer)
+  }
 
+  // A patch without `expect` conflicts only with a store that says so: fail, do not retry.
   const patchOnce = (
     operation: string,
     session: Pick<Session.Session, "key" | "token">,
     change: SessionStore.DataPatch
   ) =>
-    Effect.flatMap(
-      Effect.suspend(() => patch(session, change, clock.unsafeCurrentTimeMillis())),
-      (written) => Option.isSome(written) ? Effect.succeed(written.value) : Effect.fail(conflict(operation))
+    Effect.suspend(() =>
+      patch(session, change, clock.unsafeCurrentTimeMillis(), () => Effect.fail(conflict(operation)))
     )
 
   const getData: Service["getData"] = (session, dataKey) =>
@@ -75,7 +97,8 @@ export const make = (context: Context): DataOperations => {
       (encoded) => patchOnce("setData", session, { set: [[dataKey.name, encoded]] })
     ).pipe(traced("SessionManager.setData"))
 
-  // `f` of the stored value, encoded: at once when the schema runs synchronously.
+  // `f` of the stored value, encoded: an `Either` when the schema runs synchronously (no Effect
+  // per value; `Session.encode` answers one then), an effect otherwise. `f` runs once.
   const next = <A, I extends Session.Json>(
     dataKey: Session.DataKey<A, I>,
     stored: Session.Json | undefined,
@@ -86,11 +109,10 @@ export const make = (context: Context): DataOperations => {
     if (decoded === undefined) {
       return Effect.flatMap(Session.decode(dataKey, stored), (value) => Session.encode(dataKey, f(Option.some(value))))
     }
-    return Either.isLeft(decoded)
-      ? Effect.fail(decoded.left)
-      : Session.encode(dataKey, f(Option.some(decoded.right)))
+    return Either.isLeft(decoded) ? Either.left(decoded.left) : Session.encode(dataKey, f(Option.some(decoded.right)))
   }
 
+  // One compare-and-set: written only if the value is still the one `f` saw, else read again.
   const attempt = <A, I extends Session.Json>(
     session: Pick<Session.Session, "key" | "token">,
     dataKey: Session.DataKey<A, I>,
@@ -99,16 +121,18 @@ export const make = (context: Context): DataOperations => {
   ): Effect.Effect<Session.Session, InvalidSession | SessionStoreError | SessionDataError> =>
     withRecord(session.key, (record, now) => {
       const stored = json.valueOf(record.data, dataKey.name)
-      return Effect.flatMap(next(dataKey, stored, f), (encoded) =>
-        Effect.flatMap(
-          patch(session, { set: [[dataKey.name, encoded]], expect: { name: dataKey.name, value: stored } }, now),
-          (written) =>
-            Option.isSome(written)
-              ? Effect.succeed(written.value)
-              : n >= MAX_UPDATE_ATTEMPTS
-              ? Effect.fail(conflict("updateData"))
-              : attempt(session, dataKey, f, n + 1)
-        ))
+      const write = (encoded: Session.Json) =>
+        patch(
+          session,
+          { set: [[dataKey.name, encoded]], expect: { name: dataKey.name, value: stored } },
+          now,
+          () => n >= MAX_UPDATE_ATTEMPTS ? Effect.fail(conflict("updateData")) : attempt(session, dataKey, f, n + 1)
+        )
+      const encoding = next(dataKey, stored, f)
+      // a synchronous schema's answer is used as it is, without an effect step
+      if (!Either.isEither(encoding)) return Effect.flatMap(encoding, write)
+      const encoded = encoding as Either.Either<Session.Json, SessionDataError>
+      return Either.isLeft(encoded) ? Effect.fail(encoded.left) : write(encoded.right)
     })
 
   const updateData: Service["updateData"] = (session, dataKey, f) =>

@@ -284,6 +284,41 @@ export const make: Effect.Effect<SessionStore.Service> = Effect.sync(() => {
     { sync: touchSync }
   )
 
+  const updateSync = (
+    key: string,
+    patch: SessionStore.DataPatch,
+    cutoff: SessionStore.Cutoff
+  ): SessionStore.WriteResult | SessionStoreError => {
+    const entry = state.entries.get(key)
+    if (entry === undefined) return missing
+    const record = entry.record
+    if (isExpired(record, cutoff)) return { _tag: "Expired", record }
+    const copied = copiedPatch(patch)
+    if (copied === undefined) return failure("update", "Corrupt")
+    const data = json.applyPatch(record.data, copied)
+    if (data === undefined) return { _tag: "Conflict", record }
+    const next: Session.Record = Object.freeze({
+      key: record.key,
+      principal: record.principal,
+      createdAt: record.createdAt,
+      lastUsedAt: cutoff.now,
+      expiresAt: record.expiresAt,
+      data
+    })
+    entry.record = next
+    state.listOf(next).moveToEnd(entry)
+    return { _tag: "Written", record: next }
+  }
+
+  const update: SessionStore.Service["update"] = Object.assign(
+    (key: string, patch: SessionStore.DataPatch, cutoff: SessionStore.Cutoff) =>
+      Effect.suspend(() => {
+        const result = updateSync(key, patch, cutoff)
+        return result instanceof SessionStoreError ? Effect.fail(result) : Effect.succeed(result)
+      }),
+    { sync: updateSync }
+  )
+
   return {
     persistent: false,
     insert: (given, limits) =>
@@ -299,28 +334,7 @@ export const make: Effect.Effect<SessionStore.Service> = Effect.sync(() => {
       }),
     get: (key) => Effect.sync(() => Option.fromNullable(state.entries.get(key)?.record)),
     touch,
-    update: (key, patch, cutoff) =>
-      Effect.suspend((): Effect.Effect<SessionStore.WriteResult, SessionStoreError> => {
-        const entry = state.entries.get(key)
-        if (entry === undefined) return Effect.succeed(missing)
-        const record = entry.record
-        if (isExpired(record, cutoff)) return Effect.succeed({ _tag: "Expired", record } as const)
-        const copied = copiedPatch(patch)
-        if (copied === undefined) return Effect.fail(failure("update", "Corrupt"))
-        const data = json.applyPatch(record.data, copied)
-        if (data === undefined) return Effect.succeed({ _tag: "Conflict", record } as const)
-        const next = Object.freeze({
-          key: record.key,
-          principal: record.principal,
-          createdAt: record.createdAt,
-          lastUsedAt: cutoff.now,
-          expiresAt: record.expiresAt,
-          data
-        })
-        entry.record = next
-        state.listOf(next).moveToEnd(entry)
-        return Effect.succeed({ _tag: "Written", record: next } as const)
-      }),
+    update,
     rekey: (key, rekeyed, limits, cutoff) =>
       Effect.suspend((): Effect.Effect<SessionStore.RekeyResult, SessionStoreError | SessionLimitError> => {
         const entry = state.entries.get(key)
