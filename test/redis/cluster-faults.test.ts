@@ -82,7 +82,11 @@ describe.skipIf(cluster === undefined)("Redis Cluster faults", () => {
         stop = true
         yield* running.await
 
-        // failures during the failover are typed store errors (or a session lost with the master)
+        // failures during the failover are typed store errors (or a session lost with the master).
+        // Which kinds show depends on timing: ioredis retries a command a closed connection failed
+        // (retryDelayOnFailover, up to maxRedirections), so a quick failover shows only as writes
+        // lost with the master, a slower one as SessionStoreError too; each bucket's share of the
+        // traffic goes to the killed master.
         const failures = exits.filter(Exit.isFailure)
         expect(failures.length, "operations failed during the failover").toBeGreaterThan(0)
         for (const exit of failures) {
@@ -92,13 +96,6 @@ describe.skipIf(cluster === undefined)("Redis Cluster faults", () => {
             /^(SessionStoreError|InvalidSession)$/
           )
         }
-        expect(
-          failures.some((exit) => {
-            const error = Cause.failureOption(exit.cause)
-            return error._tag === "Some" && (error.value as { _tag: string })._tag === "SessionStoreError"
-          }),
-          "some failures are SessionStoreError"
-        ).toBe(true)
         expect(exits.filter(Exit.isSuccess).length).toBeGreaterThan(0)
 
         // both instances serve again, on the same layers
