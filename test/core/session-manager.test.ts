@@ -491,6 +491,19 @@ describe("sweeping", () => {
       expect(later).toMatchObject({ reason: "Unknown" })
     }).pipe(Effect.provide(managerLayer())))
 
+  it.effect("an expired session evicted at a cap answers Expired, like a swept one; a live evicted one Unknown", () =>
+    Effect.gen(function*() {
+      const expired = yield* SessionManager.openSession(request())
+      yield* TestClock.adjust(2 * MINUTE)
+      const live = yield* SessionManager.openSession(request()) // evicts the expired one
+      yield* SessionManager.openSession(request()) // evicts the live one
+      expect(yield* Effect.flip(SessionManager.getSession(request(), expired.token!))).toMatchObject({
+        reason: "Expired",
+        limit: "Idle"
+      })
+      expect(yield* Effect.flip(SessionManager.getSession(request(), live.token!))).toMatchObject({ reason: "Unknown" })
+    }).pipe(Effect.provide(managerLayer({ maxAnonymousSessions: 1 }))))
+
   it.effect("cleanSessions reports failed releases as values and still removes those sessions", () =>
     Effect.gen(function*() {
       yield* Effect.forEach([1, 2, 3], () => SessionManager.openSession(request()))

@@ -145,6 +145,41 @@ export const regressions: ReadonlyArray<readonly [string, ModelConfig, ReadonlyA
       { _tag: "Get", h: 3 }
     ]
   ],
+  // an opening at the anonymous cap evicted an expired session while a sweep raced it: the sweep's
+  // tombstone said Expired, the eviction's silence Unknown, so the answer depended on which came
+  // first (found by the random search, fairShare config). An evicted session that had expired now
+  // answers Expired too, on every store
+  [
+    "an expired session evicted at a cap answers Expired, like a swept one",
+    configs.fairShare[1],
+    [
+      { _tag: "Open", who: "anon" },
+      { _tag: "Advance", ms: 5_000 },
+      { _tag: "Open", who: "anon" },
+      { _tag: "Get", h: 1 }
+    ]
+  ],
+  [
+    "as found: an opening at the cap, a close and a sweep racing, then writes to expired sessions",
+    configs.fairShare[1],
+    [
+      { _tag: "Open", who: "alice" },
+      { _tag: "Open", who: "anon" },
+      { _tag: "Get", h: 0 },
+      { _tag: "Advance", ms: 10_000 },
+      {
+        _tag: "Concurrent",
+        ops: [{ _tag: "Open", who: "anon" }, { _tag: "Close", h: 2 }, { _tag: "GetForged", malformed: false }, {
+          _tag: "Clean"
+        }]
+      },
+      {
+        _tag: "Concurrent",
+        ops: [{ _tag: "UpdateData", h: 0, name: "a", delta: 1 }, { _tag: "UpdateData", h: 1, name: "a", delta: 1 }]
+      },
+      { _tag: "CloseFailing", h: 0 }
+    ]
+  ],
   // 0.2.0 rules, each in the smallest scenario that shows it
   [
     "a logout racing a rotation closes the session, whichever runs first (I8)",

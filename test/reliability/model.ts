@@ -334,7 +334,15 @@ class Model {
     return this.lru(own.length > this.config.maxSessions / principals ? own : authenticated)
   }
 
-  /** Admits a record under the caps, as the store contract says: evicted records, or the cap that refused. */
+  /** Evicts a record to respect a cap: one already expired is buried, as the sweep would have. */
+  evict(record: MRecord) {
+    this.close(record, this.expiryLimit(record))
+  }
+
+  /**
+   * Admits a record under the caps, as the store contract says: evicted records, or the cap that
+   * refused.
+   */
   admit(record: MRecord): string | undefined {
     const all = [...this.state.live.values()]
     const anonymous = all.filter((r) => r.anonymous)
@@ -353,11 +361,11 @@ class Model {
     const live = () => [...this.state.live.values()]
     if (record.anonymous) {
       while (live().filter((r) => r.anonymous).length >= this.config.maxAnonymousSessions) {
-        this.close(this.lru(live().filter((r) => r.anonymous))!)
+        this.evict(this.lru(live().filter((r) => r.anonymous))!)
       }
     } else {
       while (live().filter((r) => !r.anonymous && r.principalId === record.principalId).length >= perPrincipal) {
-        this.close(this.lru(live().filter((r) => !r.anonymous && r.principalId === record.principalId))!)
+        this.evict(this.lru(live().filter((r) => !r.anonymous && r.principalId === record.principalId))!)
       }
     }
     while (this.state.live.size >= this.config.maxSessions) {
@@ -368,7 +376,7 @@ class Model {
         ? undefined
         : this.authenticatedVictim(record)
       if (victim === undefined) break
-      this.close(victim)
+      this.evict(victim)
     }
     this.state.live.set(record.key, record)
     return undefined

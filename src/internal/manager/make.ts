@@ -54,7 +54,7 @@ export const make = (given: Options = {}): Effect.Effect<
       auth,
       generator,
       events,
-      releases: release.make({ auth, store, releaseTimeout: settings.releaseTimeout, events }),
+      releases: release.make({ auth, store, policy, releaseTimeout: settings.releaseTimeout, events }),
       tracing,
       traced: tracing
         ? (name, key) => (self) =>

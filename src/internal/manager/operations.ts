@@ -84,7 +84,9 @@ export const make = (context: Context): Operations => {
         }
         // Uninterruptible from the store call to the start of the evicted sessions' releases: an
         // interruption in between would lose sessions the store already removed.
-        return Effect.uninterruptible(Effect.flatMap(store.insert(record, limits), releases.evicted)).pipe(
+        return Effect.uninterruptible(
+          Effect.flatMap(store.insert(record, limits), (evicted) => releases.evicted(evicted, now))
+        ).pipe(
           Effect.as(new Handed(record, token))
         )
       })
@@ -128,7 +130,7 @@ export const make = (context: Context): Operations => {
         Effect.uninterruptible(
           Effect.tap(
             store.rekey(key, { ...next, key: newKey, linkUntil: expiry.linkUntil(policy, cutoff.now) }, limits, cutoff),
-            (result) => result._tag === "Rekeyed" ? releases.evicted(result.evicted) : Effect.void
+            (result) => result._tag === "Rekeyed" ? releases.evicted(result.evicted, cutoff.now) : Effect.void
           )
         ),
         (result) => {

@@ -25,7 +25,7 @@ import type { CloseReason, SessionEvent } from "../../SessionManager.js"
 import type * as SessionStore from "../../SessionStore.js"
 import * as SessionToken from "../../SessionToken.js"
 import { build } from "../authGuard.js"
-import type { Limit } from "../expiry.js"
+import { type Limit, limitOf } from "../expiry.js"
 import { logDebug } from "./context.js"
 import { countClosed, Tally } from "./metrics.js"
 
@@ -85,8 +85,11 @@ export interface Releases {
     reason: CloseReason,
     options?: { readonly followRotations?: boolean }
   ) => Effect.Effect<Claim, SessionStoreError>
-  /** Starts the releases of sessions a store evicted to respect a cap (in the background). */
-  readonly evicted: (records: ReadonlyArray<Session.Record>) => Effect.Effect<void>
+  /**
+   * Starts the releases of sessions a store evicted to respect a cap at `now` (in the background),
+   * burying those already expired then: their tokens answer `Expired`, as if the sweep had come first.
+   */
+  readonly evicted: (records: ReadonlyArray<Session.Record>, now: number) => Effect.Effect<void>
   /** Releases in flight (shutdown waits for them). */
   readonly inFlight: () => ReadonlyArray<Deferred.Deferred<Outcome>>
   /** Remembers that a session expired (before its claim, so a concurrent request answers `Expired`). */
@@ -99,10 +102,11 @@ export interface Releases {
 export const make = (options: {
   readonly auth: AuthManager.Service
   readonly store: SessionStore.Service
+  readonly policy: SessionStore.Policy
   readonly releaseTimeout: Duration.Duration
   readonly events: PubSub.PubSub<SessionEvent>
 }): Releases => {
-  const { auth, events, releaseTimeout, store } = options
+  const { auth, events, policy, releaseTimeout, store } = options
   const releasing = new Map<string, Deferred.Deferred<Outcome>>()
 
   // Metrics, events and logs of finished releases (one, or a batch).
@@ -225,18 +229,28 @@ export const make = (options: {
   let tombstones = new Map<string, { readonly limit: Limit; readonly at: number }>()
   let older = new Map<string, { readonly limit: Limit; readonly at: number }>()
 
+  const bury: Releases["bury"] = (key, limit, at) => {
+    if (tombstones.size >= TOMBSTONE_CAP / 2) {
+      older = tombstones
+      tombstones = new Map()
+    }
+    tombstones.set(key, { limit, at })
+  }
+
   return {
     startAll,
     claim,
-    evicted: (records) => records.length === 0 ? Effect.void : Effect.asVoid(startAll(records, () => "Evicted")),
+    evicted: (records, now) =>
+      Effect.suspend(() => {
+        if (records.length === 0) return Effect.void
+        for (const record of records) {
+          const limit = limitOf(record, policy, now)
+          if (limit !== undefined) bury(record.key, limit, record.lastUsedAt)
+        }
+        return Effect.asVoid(startAll(records, () => "Evicted"))
+      }),
     inFlight: () => [...releasing.values()],
-    bury: (key, limit, at) => {
-      if (tombstones.size >= TOMBSTONE_CAP / 2) {
-        older = tombstones
-        tombstones = new Map()
-      }
-      tombstones.set(key, { limit, at })
-    },
+    bury,
     tombstone: (key, now) => {
       const tombstone = tombstones.get(key) ?? older.get(key)
       return tombstone !== undefined && now - tombstone.at < TOMBSTONE_AGE ? tombstone.limit : undefined
