@@ -7,10 +7,10 @@
  * a Redis Cluster in the spread layout (16 buckets: marks in every bucket, then removal).
  */
 import { afterAll, describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Exit, Fiber, Layer, Ref, Scope } from "effect"
+import { Effect, Exit, Fiber, Ref, Scope } from "effect"
 import type { Session } from "effect-session"
-import { AuthManager, SessionManager } from "effect-session"
 import * as RedisStore from "effect-session/SessionStore/Redis"
+import { twoInstances } from "../support/two-instances.js"
 import { startCluster } from "./cluster.js"
 import { freshPrefix, startRedis } from "./server.js"
 import { request } from "./support.js"
@@ -18,36 +18,11 @@ import { request } from "./support.js"
 const [server, cluster] = await Promise.all([startRedis(), startCluster()])
 afterAll(() => Promise.all([server?.stop(), cluster?.stop()]), 30_000)
 
-const users = { alice: {}, bob: {} }
-
 /** Two managers ("instances"), each with its own Redis client, on one prefix of one server or cluster. */
-const twoInstances = (target: RedisStore.Options) =>
-  Effect.gen(function*() {
-    const prefix = freshPrefix("revocation")
-    const scope = yield* Scope.make()
-    const instance = () =>
-      Layer.buildWithScope(
-        SessionManager.layer({ sweepInterval: "off" }).pipe(
-          Layer.provideMerge(RedisStore.layer({ ...target, prefix })),
-          Layer.provideMerge(AuthManager.layerMock({ users }))
-        ),
-        scope
-      )
-    const a = yield* instance()
-    const b = yield* instance()
-    return {
-      a: Context.get(a, SessionManager.SessionManager),
-      b: Context.get(b, SessionManager.SessionManager),
-      released: Effect.map(
-        Effect.all([
-          Context.get(a, AuthManager.MockAuthManager).released,
-          Context.get(b, AuthManager.MockAuthManager).released
-        ]),
-        ([ra, rb]) => [...ra, ...rb]
-      ),
-      scope
-    }
-  })
+const twoInstancesOn = (target: RedisStore.Options) => {
+  const prefix = freshPrefix("revocation")
+  return twoInstances(() => RedisStore.layer({ ...target, prefix }))
+}
 
 const targets: ReadonlyArray<readonly [string, RedisStore.Options]> = [
   ...(server === undefined ? [] : [["one redis-server", { url: server.url }]] as const),
@@ -62,7 +37,7 @@ describe.skipIf(targets.length === 0)("closeAllOf against an instance rotating o
         `${name}: nothing survives, revoked after ${revokeAfterMs} ms of rotations`,
         () =>
           Effect.gen(function*() {
-            const { a, b, released, scope } = yield* twoInstances(target)
+            const { a, b, released, scope } = yield* twoInstancesOn(target)
             const opened = yield* Effect.forEach([1, 2, 3, 4], () => b.openSession(request("alice")))
             const bob = yield* b.openSession(request("bob"))
             const seen = yield* Ref.make<Array<Session.Session>>([...opened])
