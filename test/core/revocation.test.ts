@@ -4,41 +4,19 @@
  * racing a rotation of the same token.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Exit, Fiber, Layer, Option, Redacted, Ref, Scope, TestClock } from "effect"
+import { Effect, Exit, Fiber, Layer, Option, Redacted, Scope, TestClock } from "effect"
 import type { Session } from "effect-session"
-import { AuthManager, SessionManager, SessionStore, SessionToken } from "effect-session"
+import { AuthManager, SessionManager, SessionStore } from "effect-session"
+import { revokeWhileRotating, twoInstances } from "../support/two-instances.js"
 import { managerLayer, request, users } from "./support.js"
 
 const tokenOf = (session: Session.Session) => Redacted.value(session.token!)
 
-/** Two managers ("instances") over one memory store, each with its own mock auth manager. */
-const twoInstances = Effect.gen(function*() {
-  const store = yield* SessionStore.makeMemory
-  const scope = yield* Scope.make()
-  const instance = (seed: string) =>
-    Layer.buildWithScope(
-      SessionManager.layer({ sweepInterval: "off" }).pipe(
-        Layer.provideMerge(Layer.succeed(SessionStore.SessionStore, store)),
-        Layer.provideMerge(AuthManager.layerMock({ users })),
-        Layer.provide(SessionToken.layerDeterministic(seed))
-      ),
-      scope
-    )
-  const a = yield* instance("instance-a")
-  const b = yield* instance("instance-b")
-  return {
-    a: Context.get(a, SessionManager.SessionManager),
-    b: Context.get(b, SessionManager.SessionManager),
-    released: Effect.map(
-      Effect.all([
-        Context.get(a, AuthManager.MockAuthManager).released,
-        Context.get(b, AuthManager.MockAuthManager).released
-      ]),
-      ([ra, rb]) => [...ra, ...rb]
-    ),
-    scope
-  }
-})
+/** Two managers ("instances") over one memory store. */
+const twoInstancesOnMemory = Effect.flatMap(
+  SessionStore.makeMemory,
+  (store) => twoInstances(() => Layer.succeed(SessionStore.SessionStore, store))
+)
 
 describe("closeAllOf against a rotating instance", () => {
   // Instance B rotates alice's four sessions in a loop (as a validateSession that refreshes by
@@ -48,38 +26,15 @@ describe("closeAllOf against a rotating instance", () => {
   for (const revokeAfter of [0, 1, 3, 7, 15]) {
     it.effect(`no session survives, revoked after ${revokeAfter} yields`, () =>
       Effect.gen(function*() {
-        const { a, b, released, scope } = yield* twoInstances
-        const opened = yield* Effect.forEach([1, 2, 3, 4], () => b.openSession(request("alice")))
-        const bob = yield* b.openSession(request("bob"))
-        const seen = yield* Ref.make<Array<Session.Session>>([...opened])
-        const rotating = yield* Effect.forEach(opened, (first) =>
-          Effect.gen(function*() {
-            let current = first
-            for (let round = 0; round < 50; round++) {
-              const next = yield* Effect.exit(b.rotateSession(current))
-              if (Exit.isFailure(next)) return
-              current = next.value
-              yield* Ref.update(seen, (all) => [...all, current])
-              yield* Effect.yieldNow()
-            }
-          }).pipe(Effect.fork))
-        yield* Effect.repeatN(Effect.yieldNow(), revokeAfter)
-        const report = yield* a.closeAllOf("alice")
+        const instances = yield* twoInstancesOnMemory
+        const report = yield* revokeWhileRotating(instances, {
+          rounds: 50,
+          wait: Effect.repeatN(Effect.yieldNow(), revokeAfter),
+          between: Effect.yieldNow()
+        })
+        // one store step: every release has run when closeAllOf answers
         expect(report).toEqual({ closed: 4, failures: [] })
-        yield* Fiber.joinAll(rotating)
-        for (const session of yield* Ref.get(seen)) {
-          for (const instance of [a, b]) {
-            const error = yield* Effect.flip(instance.getSession(request(), session.token!))
-            expect(error._tag).toBe("InvalidSession")
-          }
-        }
-        expect(yield* a.sessionsOf("alice")).toEqual([])
-        const keys = yield* released
-        expect(keys).toHaveLength(4)
-        expect(new Set(keys).size).toBe(4)
-        // another principal is untouched
-        yield* a.getSession(request(), bob.token!)
-        yield* Scope.close(scope, Exit.void)
+        yield* Scope.close(instances.scope, Exit.void)
       }))
   }
 })

@@ -7,47 +7,20 @@
  * a Redis Cluster in the spread layout (16 buckets: marks in every bucket, then removal).
  */
 import { afterAll, describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Exit, Fiber, Layer, Ref, Scope } from "effect"
-import type { Session } from "effect-session"
-import { AuthManager, SessionManager } from "effect-session"
+import { Effect, Exit, Scope } from "effect"
 import * as RedisStore from "effect-session/SessionStore/Redis"
+import { revokeWhileRotating, twoInstances } from "../support/two-instances.js"
 import { startCluster } from "./cluster.js"
 import { freshPrefix, startRedis } from "./server.js"
-import { request } from "./support.js"
 
 const [server, cluster] = await Promise.all([startRedis(), startCluster()])
 afterAll(() => Promise.all([server?.stop(), cluster?.stop()]), 30_000)
 
-const users = { alice: {}, bob: {} }
-
 /** Two managers ("instances"), each with its own Redis client, on one prefix of one server or cluster. */
-const twoInstances = (target: RedisStore.Options) =>
-  Effect.gen(function*() {
-    const prefix = freshPrefix("revocation")
-    const scope = yield* Scope.make()
-    const instance = () =>
-      Layer.buildWithScope(
-        SessionManager.layer({ sweepInterval: "off" }).pipe(
-          Layer.provideMerge(RedisStore.layer({ ...target, prefix })),
-          Layer.provideMerge(AuthManager.layerMock({ users }))
-        ),
-        scope
-      )
-    const a = yield* instance()
-    const b = yield* instance()
-    return {
-      a: Context.get(a, SessionManager.SessionManager),
-      b: Context.get(b, SessionManager.SessionManager),
-      released: Effect.map(
-        Effect.all([
-          Context.get(a, AuthManager.MockAuthManager).released,
-          Context.get(b, AuthManager.MockAuthManager).released
-        ]),
-        ([ra, rb]) => [...ra, ...rb]
-      ),
-      scope
-    }
-  })
+const twoInstancesOn = (target: RedisStore.Options) => {
+  const prefix = freshPrefix("revocation")
+  return twoInstances(() => RedisStore.layer({ ...target, prefix }))
+}
 
 const targets: ReadonlyArray<readonly [string, RedisStore.Options]> = [
   ...(server === undefined ? [] : [["one redis-server", { url: server.url }]] as const),
@@ -62,43 +35,14 @@ describe.skipIf(targets.length === 0)("closeAllOf against an instance rotating o
         `${name}: nothing survives, revoked after ${revokeAfterMs} ms of rotations`,
         () =>
           Effect.gen(function*() {
-            const { a, b, released, scope } = yield* twoInstances(target)
-            const opened = yield* Effect.forEach([1, 2, 3, 4], () => b.openSession(request("alice")))
-            const bob = yield* b.openSession(request("bob"))
-            const seen = yield* Ref.make<Array<Session.Session>>([...opened])
-            const rotating = yield* Effect.forEach(opened, (first) =>
-              Effect.gen(function*() {
-                let current = first
-                for (let round = 0; round < 200; round++) {
-                  const next = yield* Effect.exit(b.rotateSession(current))
-                  if (Exit.isFailure(next)) return
-                  current = next.value
-                  yield* Ref.update(seen, (all) => [...all, current])
-                }
-              }).pipe(Effect.fork))
-            yield* Effect.sleep(revokeAfterMs)
-            const report = yield* a.closeAllOf("alice")
+            const instances = yield* twoInstancesOn(target)
+            const report = yield* revokeWhileRotating(instances, {
+              rounds: 200,
+              wait: Effect.sleep(revokeAfterMs),
+              between: Effect.void
+            })
             expect(report.failures).toEqual([])
-            yield* Fiber.joinAll(rotating)
-            // every token ever handed out for alice is refused by both instances
-            for (const session of yield* Ref.get(seen)) {
-              for (const instance of [a, b]) {
-                const error = yield* Effect.flip(instance.getSession(request(), session.token!))
-                expect(error._tag).toBe("InvalidSession")
-              }
-            }
-            expect(yield* a.sessionsOf("alice")).toEqual([])
-            expect(yield* b.sessionsOf("alice")).toEqual([])
-            // released exactly once each, by whichever instance ended it (a marked session: by the
-            // request or the sweep that found it)
-            yield* a.cleanSessions
-            yield* b.cleanSessions
-            const keys = yield* released
-            expect(keys).toHaveLength(4)
-            expect(new Set(keys).size).toBe(4)
-            // another principal is untouched
-            yield* a.getSession(request(), bob.token!)
-            yield* Scope.close(scope, Exit.void)
+            yield* Scope.close(instances.scope, Exit.void)
           }),
         60_000
       )
