@@ -213,7 +213,7 @@ export const withFreshToken = <A, E, R>(
             if (sameBucket(near!, key)) return Effect.succeed([token, key] as const)
             // a generator that never reaches the partition (a fixed test generator) fails typed
             return tries >= MAX_PARTITION_TRIES
-              ? Effect.fail(new SessionStoreError({ reason: "Conflict", operation: "rekey" }, true))
+              ? Effect.fail(conflict("rekey"))
               : find(tries + 1)
           })
         return find(1)
