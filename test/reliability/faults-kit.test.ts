@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Option, TestClock } from "effect"
-import { AuthManager, SessionManager, SessionStore, SessionToken } from "effect-session"
+import { AuthManager, SessionError, SessionManager, SessionStore, SessionToken } from "effect-session"
 import * as Faults from "effect-session/SessionStore/Faults"
 import { cutoff, record, storeContract } from "../contract/store-contract.js"
 import { describeExit, request, settle } from "./support.js"
@@ -205,4 +205,36 @@ describe("lost writes through the manager: the store's state wins, outcomes stay
       )
       expect(yield* Effect.flatMap(AuthManager.MockAuthManager, (m) => m.released)).toEqual([])
     }).pipe(Effect.provide(setup)))
+})
+
+describe("the wrapped store's own rules pass through", () => {
+  it.effect("validatePolicy: a manager over the faulty store is refused as over the store itself", () =>
+    Effect.gen(function*() {
+      const inner = yield* SessionStore.makeMemory
+      const strict: SessionStore.Service = {
+        ...inner,
+        validatePolicy: () =>
+          Effect.fail(new SessionError.SessionConfigError({ option: "maxIdleTtl", reason: "too short" }))
+      }
+      const { store } = yield* Faults.make(strict)
+      const exit = yield* Effect.exit(
+        Layer.build(
+          SessionManager.layer({ sweepInterval: "off" }).pipe(
+            Layer.provide(Layer.succeed(SessionStore.SessionStore, store)),
+            Layer.provide(AuthManager.layerMock())
+          )
+        ).pipe(Effect.scoped)
+      )
+      expect(exit._tag).toBe("Failure")
+      expect(String(exit)).toContain("maxIdleTtl")
+    }))
+
+  it.effect("sameBucket: the partitioning is the inner store's", () =>
+    Effect.gen(function*() {
+      const inner = yield* SessionStore.makeMemory
+      const sameBucket = (a: string, b: string) => a[0] === b[0]
+      const { store } = yield* Faults.make({ ...inner, sameBucket })
+      expect(store.sameBucket).toBe(sameBucket)
+      expect((yield* Faults.make(inner)).store.sameBucket).toBeUndefined()
+    }))
 })
