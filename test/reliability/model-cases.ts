@@ -102,47 +102,18 @@ export const regressions: ReadonlyArray<readonly [string, ModelConfig, ReadonlyA
       ops: [{ _tag: "UpdateData", h: 0, name: "a", delta: 1 }, { _tag: "SetData", h: 0, name: "a", value: 0 }]
     }]
   ],
-  // a principal's sessions tied on lastUsedAt: the memory store (and the model) evicted the one
-  // opened or rotated first, Redis the one used longest ago; the contract says order of use
-  // (found over Redis by the random search)
+  // the order of two writes in one concurrent group is not observable until a later eviction on
+  // a lastUsedAt tie shows it: the model must accept what the store shows (CI, seed 886078975)
   [
-    "per-principal eviction on a lastUsedAt tie goes by order of use (as found)",
-    base,
+    "a lastUsedAt tie from a concurrent group, resolved by a later eviction",
+    configs.sweeper[1],
     [
-      { _tag: "Open", who: "anon" },
-      { _tag: "Open", who: "alice" },
-      { _tag: "Open", who: "anon" },
-      { _tag: "Open", who: "alice" },
-      {
-        _tag: "Concurrent",
-        ops: [{ _tag: "Get", h: 6 }, { _tag: "CloseAllOf", who: "bob", except: null }, {
-          _tag: "Login",
-          h: 3,
-          who: "alice"
-        }]
-      },
-      {
-        _tag: "Concurrent",
-        ops: [{ _tag: "Open", who: "alice" }, { _tag: "SetData", h: 1, name: "a", value: 0 }, {
-          _tag: "Login",
-          h: 1,
-          who: "bob"
-        }]
-      },
-      { _tag: "Advance", ms: 1 }
-    ]
-  ],
-  [
-    "per-principal eviction on a lastUsedAt tie evicts the session used longest ago",
-    base,
-    [
-      { _tag: "Open", who: "alice" },
-      { _tag: "Open", who: "alice" },
-      { _tag: "Open", who: "alice" },
-      { _tag: "SetData", h: 2, name: "a", value: 1 },
-      { _tag: "Open", who: "alice" },
-      { _tag: "Get", h: 2 },
-      { _tag: "Get", h: 3 }
+      { _tag: "Open", who: "bob" },
+      { _tag: "Concurrent", ops: [{ _tag: "Open", who: "bob" }, { _tag: "SetData", h: 0, name: "a", value: 0 }] },
+      { _tag: "OpenFor", who: "anon", data: "none" },
+      { _tag: "Login", h: 0, who: "bob" },
+      { _tag: "Open", who: "bob" },
+      { _tag: "Rotate", h: 0 }
     ]
   ],
   // an opening at the anonymous cap evicted an expired session while a sweep raced it: the sweep's

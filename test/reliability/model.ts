@@ -208,8 +208,6 @@ interface MRecord {
   anonymous: boolean
   createdAt: number
   lastUsedAt: number
-  /** The state's count of uses when `lastUsedAt` was last written: orders ties of `lastUsedAt`. */
-  used: number
   /** When a request last used the session (a lookup that did not write included). */
   usedAt: number
   expiresAt: number | null
@@ -218,8 +216,6 @@ interface MRecord {
 
 interface MState {
   now: number
-  /** How many times a `lastUsedAt` was written. */
-  uses: number
   live: Map<string, MRecord>
   released: Array<string>
   /** Keys closed because they expired: the manager keeps answering `Expired` for them. */
@@ -230,7 +226,6 @@ interface MState {
 
 const cloneState = (state: MState): MState => ({
   now: state.now,
-  uses: state.uses,
   live: new Map([...state.live].map(([key, record]) => [key, { ...record, data: { ...record.data } }])),
   released: [...state.released],
   tombstones: new Map(state.tombstones),
@@ -303,23 +298,12 @@ class Model {
     this.state.now = target
   }
 
-  /** A use that writes `lastUsedAt` (now), in order of use. */
-  used(record: MRecord): MRecord {
-    record.lastUsedAt = this.state.now
-    record.used = ++this.state.uses
-    return record
-  }
-
-  /** The least recently used of `candidates`; ties (same `lastUsedAt`) by order of use. */
+  // The least recently used of `candidates`; among ties, the one the real store no longer holds.
   lru(candidates: ReadonlyArray<MRecord>): MRecord | undefined {
-    let oldest: MRecord | undefined
-    for (const record of candidates) {
-      if (
-        oldest === undefined || record.lastUsedAt < oldest.lastUsedAt ||
-        (record.lastUsedAt === oldest.lastUsedAt && record.used < oldest.used)
-      ) oldest = record
-    }
-    return oldest
+    if (candidates.length === 0) return undefined
+    const oldest = Math.min(...candidates.map((record) => record.lastUsedAt))
+    const tied = candidates.filter((record) => record.lastUsedAt === oldest)
+    return tied.find((record) => !this.hints.liveKeys.has(record.key)) ?? tied[0]
   }
 
   /**
@@ -413,18 +397,17 @@ class Model {
   /** A new session record, as `openSession` and `openSessionFor` store it. */
   opened(key: string, who: Exclude<Who, "mallory">, data: Record<string, number>): MRecord {
     const principal = principalOf(who)
-    return this.used({
+    return {
       key,
       family: key,
       principalId: principal.id,
       anonymous: principal.anonymous,
       createdAt: this.state.now,
       lastUsedAt: this.state.now,
-      used: 0,
       usedAt: this.state.now,
       expiresAt: this.state.now + this.config.absolute,
       data
-    })
+    }
   }
 
   /**
@@ -451,7 +434,7 @@ class Model {
         if (typeof found === "string") return found
         // a lookup writes lastUsedAt only when the touch interval has passed
         const touched = found.lastUsedAt <= state.now - touchIntervalOf(this.config)
-        if (touched) this.used(found)
+        if (touched) found.lastUsedAt = state.now
         found.usedAt = state.now
         if (op._tag === "Reject") {
           this.close(found)
@@ -462,11 +445,11 @@ class Model {
       case "Replace": {
         const found = this.lookup(op.token)
         if (typeof found === "string") return found
-        if (found.lastUsedAt <= state.now - touchIntervalOf(this.config)) this.used(found)
+        if (found.lastUsedAt <= state.now - touchIntervalOf(this.config)) found.lastUsedAt = state.now
         found.usedAt = state.now
         // a replacement that is not JSON is refused before any store sees it, on every store
         if (!op.valid) return "AuthManagerError:validateSession:Invalid"
-        const next = this.used({ ...found, key: minted, data: { ...replacementData } })
+        const next: MRecord = { ...found, key: minted, data: { ...replacementData }, lastUsedAt: state.now }
         state.live.delete(found.key)
         this.admit(next)
         state.links.set(found.key, { family: found.family, until: state.now + linkGraceOf(this.config) })
@@ -480,16 +463,17 @@ class Model {
           ? principalOf(op.who)
           : { id: found.principalId, anonymous: found.anonymous }
         const login = found.principalId !== principal.id || found.anonymous !== principal.anonymous
-        const next: MRecord = this.used({
+        const next: MRecord = {
           ...found,
           // data never crosses principals, except the keys the caller keeps
           data: login ? picked(found.data, op._tag === "Login" ? op.keep ?? [] : []) : { ...found.data },
           key: minted,
           principalId: principal.id,
           anonymous: principal.anonymous,
+          lastUsedAt: state.now,
           usedAt: state.now,
           ...(login ? { createdAt: state.now, expiresAt: state.now + this.config.absolute } : {})
-        })
+        }
         state.live.delete(found.key)
         const refused = this.admit(next)
         if (refused !== undefined) {
@@ -523,7 +507,8 @@ class Model {
         const found = this.lookup(op.token)
         if (typeof found === "string") return found
         found.data[op.name] = op._tag === "SetData" ? op.value : (found.data[op.name] ?? 0) + op.delta
-        this.used(found).usedAt = state.now
+        found.lastUsedAt = state.now
+        found.usedAt = state.now
         return `ok:${dataString(found.data)}`
       }
       case "Clean":
@@ -836,7 +821,7 @@ export const runScenario = (
       scope
     ).pipe(Effect.mapError((error) => `layer: ${String(error)}`))
     const persistent = (yield* Effect.provide(SessionStore.SessionStore, context)).persistent
-    const state: MState = { now: 0, uses: 0, live: new Map(), released: [], tombstones: new Map(), links: new Map() }
+    const state: MState = { now: 0, live: new Map(), released: [], tombstones: new Map(), links: new Map() }
     const handles: Array<string> = []
     const trace: Array<string> = []
     const fail = (message: string) => Effect.fail(`${message}\n--- trace ---\n${trace.join("\n")}`)
@@ -941,7 +926,6 @@ export const runScenario = (
       if (accepted === undefined) {
         return yield* fail(`no order of step #${index} agrees with the model: ${lastMismatch}`)
       }
-      state.uses = accepted.uses
       state.live = accepted.live
       state.released = accepted.released
       state.tombstones = accepted.tombstones
