@@ -7,7 +7,8 @@
  *
  * Lookups do not write: a lookup whose touch is not due (see the manager's `touchInterval`) is one
  * read-only command (`HMGET` of the record's JSON text, rewritten by every write), parsed once; a
- * due touch is one more command (a script). A read cannot remove a corrupt value: a follow-up
+ * due touch is one more command (a script). Lookups issued in the same tick share one read-only
+ * script call per 128 and per bucket: concurrent requests pay one command and one round trip. A read cannot remove a corrupt value: a follow-up
  * write does. Because undue lookups write nothing, they keep working when Redis is out of memory
  * (and a due touch refused for lack of memory serves the session untouched instead of failing).
  *
@@ -155,7 +156,8 @@ export type StoreOptions = settings.StoreOptions
  * - `connectTimeout` (5 seconds): the bound on each connection attempt, and how long building the
  *   layer waits for the first one (it builds anyway, with a warning, if Redis is not there yet).
  * - `autoPipelining` (true): commands issued in the same tick leave in one write (ioredis'
- *   `enableAutoPipelining`), which concurrent requests share.
+ *   `enableAutoPipelining`), which concurrent requests share. Lookups are gathered by the store
+ *   whatever this option (one read-only script call for the lookups of a tick).
  * - `redis`: further `ioredis` options (of each node, on a cluster), applied over `clientOptions`
  *   (override at your own risk); `cluster`: further `ClusterOptions`.
  *

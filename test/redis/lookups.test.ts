@@ -66,6 +66,51 @@ describe.skipIf(server === undefined || !server.owned)("Redis lookups and sweeps
         expect((after["evalsha"] ?? 0) + (after["eval"] ?? 0)).toBe(1)
       })))
 
+  it.effect("lookups issued together are one read-only script call per 128, each with its own answer", () =>
+    withRedisStore(url, (store, prefix) =>
+      Effect.gen(function*() {
+        const bob: Session.Principal = { id: "bob", anonymous: false }
+        const n = 300
+        for (let i = 0; i < n; i++) {
+          const principal = i % 3 === 0 ? alice : i % 3 === 1 ? bob : undefined
+          // every 7th past its absolute deadline at 500
+          yield* store.insert(
+            record(`k${i}`, principal, { lastUsedAt: 100, expiresAt: i % 7 === 0 ? 300 : null }),
+            SessionStore.unlimited
+          )
+        }
+        // bob's sessions removed; k8's marked revoked, as a revocation over several buckets leaves it
+        yield* store.revoke("bob")
+        yield* promise(() => redis.hset(keysOf(prefix).record("k8"), "r", "1"))
+        // a value of another type under a session key: HMGET fails for it alone
+        yield* promise(() => redis.set(keysOf(prefix).record("k5"), "not a hash"))
+        const asked = [...Array.from({ length: n }, (_, i) => `k${i}`), "missing-1", "missing-2"]
+        const lookup = (key: string) =>
+          Effect.map(store.touch(key, cutoff(500), 500 - 1000), (result) =>
+            "record" in result ? `${result._tag} ${result.record.key}` : result._tag)
+
+        yield* promise(() =>
+          redis.config("RESETSTAT")
+        )
+        const together = yield* Effect.all(asked.map(lookup), { concurrency: "unbounded" })
+        const calls = yield* promise(() => commandCalls(redis))
+        // 302 lookups: 128 + 128 + 46 in three read-only script calls, no HMGET of their own; the
+        // fourth script removes the foreign value (a read-only script cannot)
+        expect((calls["evalsha"] ?? 0) + (calls["eval"] ?? 0)).toBe(4)
+        expect(yield* promise(() => redis.exists(keysOf(prefix).record("k5")))).toBe(0)
+
+        // the same answers as lookups one at a time (the foreign value is gone by now: Missing both times)
+        const alone: Array<string> = []
+        for (const key of asked) alone.push(yield* lookup(key))
+        expect(together).toEqual(alone)
+        expect(new Set(together.map((answer) => answer.split(" ")[0]))).toEqual(
+          new Set(["Read", "Expired", "Revoked", "Missing"])
+        )
+        expect(together[5]).toBe("Missing")
+        expect(together[2]).toBe("Read k2")
+        expect(together[8]).toBe("Revoked k8")
+      })))
+
   it.effect(
     "the sweep visits a bounded number of index entries per script call, 100k dead ones included",
     () =>

@@ -182,6 +182,10 @@ describe.skipIf(server === undefined || !server.owned)("Redis outages", () => {
     () =>
       Effect.gen(function*() {
         const session = yield* SessionManager.openSession(request("alice"))
+        const others = yield* Effect.all([
+          SessionManager.openSession(request("alice")),
+          SessionManager.openSession(request())
+        ])
         const admin = rawClient(redis.url)
         yield* Effect.addFinalizer(() =>
           Effect.promise(() => admin.config("SET", "maxmemory", "0")).pipe(
@@ -192,8 +196,14 @@ describe.skipIf(server === undefined || !server.owned)("Redis outages", () => {
         yield* expectStoreError("openSession", SessionManager.openSession(request("alice")))
         yield* expectStoreError("setData", SessionManager.setData(session, Counter, 1))
         yield* expectStoreError("rotateSession", SessionManager.rotateSession(session))
-        // a lookup is a read-only script: Redis runs it out of memory too (its touch is not due)
+        // a lookup is a read-only command, lookups together one read-only script: Redis runs both
+        // out of memory (their touch is not due)
         expect((yield* SessionManager.getSession(request(), tokenOf(session))).key).toBe(session.key)
+        const together = yield* Effect.all(
+          [session, ...others].map((s) => SessionManager.getSession(request(), tokenOf(s))),
+          { concurrency: "unbounded" }
+        )
+        expect(together.map((s) => s.key)).toEqual([session, ...others].map((s) => s.key))
         // a due touch that Redis refuses serves the session untouched
         const store = yield* SessionStore.SessionStore
         const now = Date.now()
@@ -218,6 +228,13 @@ describe.skipIf(server === undefined || !server.owned)("Redis outages", () => {
         const logs = captureLogs()
         yield* Effect.gen(function*() {
           yield* expectStoreError("openSession", SessionManager.openSession(request("alice")))
+          // lookups issued together (one script call for all): each fails typed
+          const tokens = [1, 2, 3].map((n) => Buffer.alloc(32, n).toString("base64url"))
+          const lookups = yield* Effect.all(
+            tokens.map((token) => Effect.flip(SessionManager.getSession(request(), token))),
+            { concurrency: "unbounded" }
+          )
+          for (const error of lookups) expect(error).toMatchObject({ _tag: "SessionStoreError", reason: "Unavailable" })
           const late = yield* Effect.acquireRelease(
             Effect.promise(() => spawnRedis(port)),
             (s) => Effect.promise(() => s.stop())

@@ -16,19 +16,25 @@ import type * as Scope from "effect/Scope"
 import type { ClusterOptions, RedisOptions } from "ioredis"
 import { Cluster, Redis } from "ioredis"
 import { SessionStoreError } from "../../../SessionError.js"
+import { makeLookups, noReason } from "./lookups.js"
 import type * as scripts from "./scripts.js"
-import { all as allScripts } from "./scripts.js"
+import { all as allScripts, readMany } from "./scripts.js"
 import { defaults, duration, type Options, type Settings } from "./settings.js"
 
 /** A client the store runs on: a single Redis (or Sentinel) connection, or a Redis Cluster. @internal */
 export type Client = Redis | Cluster
+
+/** The commands of a lookup, which the store gathers itself (lookups.ts), not ioredis' pipelining. */
+const lookupCommands = ["hmget", readMany.name]
 
 /** The client options the layer uses: fail fast while Redis is away, reconnect for ever. @internal */
 export const clientOptions = (commandTimeout: number, connectTimeout: number, autoPipelining = true): RedisOptions => ({
   commandTimeout,
   connectTimeout,
   // Commands issued in the same tick leave in one write: concurrent requests share syscalls.
+  // Lookups are gathered by the store itself (lookups.ts): one command per tick and bucket.
   enableAutoPipelining: autoPipelining,
+  autoPipeliningIgnoredCommands: lookupCommands,
   // No queue while disconnected: a command fails at once (Unavailable) instead of waiting.
   enableOfflineQueue: false,
   // Commands in flight when the connection drops fail at once; never resent after a reconnect (a
@@ -43,6 +49,7 @@ export const clientOptions = (commandTimeout: number, connectTimeout: number, au
 export const clusterOptions = (node: RedisOptions, autoPipelining = true): ClusterOptions => ({
   redisOptions: node,
   enableAutoPipelining: autoPipelining,
+  autoPipeliningIgnoredCommands: lookupCommands,
   enableOfflineQueue: false,
   // After a failover, commands to the lost master fail (typed) until the slots are refreshed:
   // refreshed at once on a MOVED reply or a lost node, and every 2 seconds besides.
@@ -188,7 +195,10 @@ export const commands = (client: Client, settings: Settings) => {
   const defined = client as unknown as Record<string, Call>
   for (const script of allScripts) {
     if (typeof defined[script.name] !== "function") {
-      client.defineCommand(script.name, { numberOfKeys: script.keys, lua: script.lua })
+      client.defineCommand(
+        script.name,
+        script.keys === null ? { lua: script.lua } : { numberOfKeys: script.keys, lua: script.lua }
+      )
     }
   }
   const options = client instanceof Cluster ? client.options.redisOptions : client.options
@@ -213,39 +223,66 @@ export const commands = (client: Client, settings: Settings) => {
       })
 
   /**
-   * Runs `issue`, then `parse` on its reply, in one Effect step: `parse` answers with the effect to
-   * go on with (an `Exit` for a final answer). A reply `parse` rejects (it throws) is `Unavailable`;
-   * `recover` may answer a failed command instead of the error.
+   * Starts a command with `start`, then runs `parse` on its reply, in one Effect step: `parse`
+   * answers with the effect to go on with (an `Exit` for a final answer). A reply `parse` rejects
+   * (it throws) is `Unavailable`; `recover` may answer a failed command instead of the error.
    */
+  const settled = <A, E>(
+    operation: string,
+    start: (done: (error: unknown, reply?: unknown) => void) => void,
+    parse: (reply: unknown) => Effect.Effect<A, E | SessionStoreError>,
+    recover?: (cause: unknown) => Effect.Effect<A, E | SessionStoreError> | undefined
+  ): Effect.Effect<A, E | SessionStoreError> =>
+    Effect.async<A, E | SessionStoreError>((resume) => {
+      const done = (cause: unknown, reply?: unknown) => {
+        if (cause !== undefined) return resume(recover?.(cause) ?? Exit.fail(storeError(operation, cause)))
+        let next: Effect.Effect<A, E | SessionStoreError>
+        try {
+          next = parse(reply)
+        } catch (cause) {
+          next = Exit.fail(new SessionStoreError({ reason: "Unavailable", operation, cause }, true))
+        }
+        resume(next)
+      }
+      try {
+        start(done)
+      } catch (cause) {
+        done(cause)
+      }
+    })
+
+  /** Runs the command `issue` sends, then `parse` on its reply (see `settled`). */
   const attempt = <A, E>(
     operation: string,
     issue: () => Promise<unknown>,
     parse: (reply: unknown) => Effect.Effect<A, E | SessionStoreError>,
     recover?: (cause: unknown) => Effect.Effect<A, E | SessionStoreError> | undefined
   ): Effect.Effect<A, E | SessionStoreError> =>
-    Effect.async<A, E | SessionStoreError>((resume) => {
-      let promise: Promise<unknown>
-      try {
-        promise = bounded(issue())
-      } catch (cause) {
-        return resume(Exit.fail(storeError(operation, cause)))
-      }
-      promise.then(
-        (reply) => {
-          let next: Effect.Effect<A, E | SessionStoreError>
-          try {
-            next = parse(reply)
-          } catch (cause) {
-            next = Exit.fail(new SessionStoreError({ reason: "Unavailable", operation, cause }, true))
-          }
-          resume(next)
-        },
-        (cause) => resume(recover?.(cause) ?? Exit.fail(storeError(operation, cause)))
-      )
-    })
+    settled(
+      operation,
+      (done) => {
+        bounded(issue()).then((reply) => done(undefined, reply), (cause) => done(cause ?? noReason))
+      },
+      parse,
+      recover
+    )
+
+  const lookups = makeLookups(client, bounded)
 
   return {
     attempt,
+    /**
+     * Reads the record at `key` (HMGET of its JSON text, format version and revocation mark) with
+     * the other lookups of the same tick in bucket `base` (lookups.ts), then `parse`s the reply.
+     */
+    lookup: <A, E>(
+      operation: string,
+      base: string,
+      key: string,
+      parse: (reply: unknown) => Effect.Effect<A, E | SessionStoreError>,
+      recover?: (cause: unknown) => Effect.Effect<A, E | SessionStoreError> | undefined
+    ): Effect.Effect<A, E | SessionStoreError> =>
+      settled(operation, (done) => lookups(base, key, done), parse, recover),
     /** Runs a script with its keys and arguments. */
     run: <A, E>(
       operation: string,

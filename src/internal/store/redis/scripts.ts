@@ -17,8 +17,8 @@ import { admit, CLAIM_BUDGET, prelude, record } from "./lua.js"
 export interface Script {
   readonly name: string
   readonly lua: string
-  /** How many of the arguments are keys. */
-  readonly keys: number
+  /** How many of the arguments are keys; `null`: the call passes the count first. */
+  readonly keys: number | null
 }
 
 const script = (name: string, flags: string, body: string, keys = 5): Script => {
@@ -43,6 +43,30 @@ return "R" .. json(ARGV[1], h, flat)
 `
   const sha = createHash("sha1").update(lua).digest("hex").slice(0, 10)
   return { name: `effectSession_read_${sha}`, lua, keys: 1 }
+})()
+
+/**
+ * Several lookups in one call (lookups.ts): KEYS = the records, all in one bucket (one slot).
+ * Reads only (`no-writes`). Returns, per key, what a lookup's HMGET returns (the JSON text, the
+ * format version, the revocation mark) and the error of that HMGET (a value of another type), or
+ * false: four entries per key.
+ */
+export const readMany: Script = (() => {
+  const lua = `#!lua flags=no-writes
+local out = {}
+for i = 1, #KEYS do
+  local f = redis.pcall("HMGET", KEYS[i], "j", "v", "r")
+  local at = 4 * i - 4
+  if f["err"] then
+    out[at + 1], out[at + 2], out[at + 3], out[at + 4] = false, false, false, f["err"]
+  else
+    out[at + 1], out[at + 2], out[at + 3], out[at + 4] = f[1], f[2], f[3], false
+  end
+end
+return out
+`
+  const sha = createHash("sha1").update(lua).digest("hex").slice(0, 10)
+  return { name: `effectSession_readMany_${sha}`, lua, keys: null }
 })()
 
 /** ARGV: base, key. Removes a value that failed to decode and the index entries it names. */
@@ -552,6 +576,7 @@ return { redis.call("ZCARD", LRU_A), redis.call("ZCARD", LRU_U) }
 /** Every script, for defining them on a client. */
 export const all: ReadonlyArray<Script> = [
   read,
+  readMany,
   drop,
   insert,
   touch,

@@ -159,7 +159,7 @@ export const make = (
       })
 
     // The lookup: one read-only command (HMGET of the record's JSON text, format version and
-    // revocation mark); a record written before 0.2.0 (no JSON text yet) is read by a read-only
+    // revocation mark), shared with the other lookups of the tick (lookups.ts); a record written before 0.2.0 (no JSON text yet) is read by a read-only
     // script. Expiry is decided here, with the one rule (expiry.ts).
     const read = <A>(
       operation: string,
@@ -170,7 +170,7 @@ export const make = (
       const bucket = bucketFor(key)
       const redisKey = `${bucket.base}s:${key}`
       const corrupt = (reason: string) => Effect.zipRight(dropStored(operation, key, reason), absent)
-      return c.attempt(operation, () => client.hmget(redisKey, "j", "v", "r"), (reply) => {
+      return c.lookup(operation, bucket.base, redisKey, (reply) => {
         const [text, version, revoked] = asArray(reply)
         if (typeof text === "string") {
           if (version !== FORMAT_VERSION) return corrupt(FORMAT)
