@@ -8,10 +8,12 @@
  * With `--nodes` (a Redis Cluster; `ours` only) the store runs on a `Cluster` client with
  * `--buckets` slot buckets, and the Redis commands are counted by the caller (redis-cluster.ts).
  *
- * Stores: `ours` (SessionManager.getSession over SessionStore/Redis, one ioredis connection with
- * auto-pipelining: a lookup whose touch is not due is one HMGET; the JSON line also gives the
- * Redis commands per lookup, from INFO commandstats), `ours-no-pipelining` (the same without
- * auto-pipelining), `ours-store-touch` (the store's touch alone, always due: read + touch script),
+ * Stores: `ours` (SessionManager.getSession over SessionStore/Redis, one ioredis connection, in one
+ * fiber per operation in flight, each running getSession after getSession as a request's fiber
+ * would: a lookup whose touch is not due is one HMGET, or a share of one read-only script when
+ * several lookups leave in the same tick; the JSON line also gives the Redis calls per lookup, from
+ * INFO commandstats), `ours-runpromise` (the same, one `Effect.runPromise` per lookup: the cost of
+ * starting a fiber per call), `ours-no-pipelining` (`ours` without auto-pipelining), `ours-store-touch` (the store's touch alone, always due: read + touch script),
  * `connect-redis` (its `get`: GET + parse, one node-redis connection, which pipelines),
  * `connect-redis-touch` (get, then touch: what express-session does per unmodified request),
  * `ioredis-get` and `node-redis-get` (a bare GET: the floor of one round trip).
@@ -57,6 +59,8 @@ export interface Throughput {
   readonly errors: number
   readonly opsPerSec: number
   readonly microsPerOp: number | null
+  /** This process's CPU time (user + system) per operation: less sensitive to a busy machine than throughput. */
+  readonly cpuMicrosPerOp: number | null
 }
 
 /** For each in-flight level: that many loops, each running one operation after another, for `seconds` (after a short warm-up). */
@@ -93,8 +97,10 @@ const driveAt = async (inflight: number, op: (i: number) => Promise<unknown>): P
   }
   warmups += (await loops(Math.min(500, seconds * 250))).reduce((a, b) => a + b, 0)
   const started = performance.now()
+  const cpu = process.cpuUsage()
   const done = (await loops(seconds * 1000)).reduce((a, b) => a + b, 0)
   const elapsed = (performance.now() - started) / 1000
+  const used = process.cpuUsage(cpu)
   if (errors > 0) console.error(`${storeName}, ${inflight} in flight: ${errors} failed operations, first:`, firstError)
   // no operation completed in the window (a saturated machine): "no samples", not a timing
   return {
@@ -102,21 +108,78 @@ const driveAt = async (inflight: number, op: (i: number) => Promise<unknown>): P
     ops: done,
     errors,
     opsPerSec: done / elapsed,
-    microsPerOp: done === 0 ? null : (elapsed * 1e6) / done
+    microsPerOp: done === 0 ? null : (elapsed * 1e6) / done,
+    cpuMicrosPerOp: done === 0 ? null : (used.user + used.system) / done
   }
 }
 
-/** Redis commands run since the last `CONFIG RESETSTAT` (INFO commandstats), less those two. */
-const commandsRun = async (admin: Redis): Promise<number> => {
-  const text = await admin.info("commandstats")
-  let calls = 0
-  for (const match of text.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
-    if (match[1] !== "info" && !match[1].startsWith("config")) calls += Number(match[2])
+/**
+ * The same as `driveAt`, in fibers: `inflight` fibers, each running `op` after `op` (as a request's
+ * fiber runs getSession among its other steps), on one `Effect.runPromise`.
+ */
+const driveFibersAt = async (
+  inflight: number,
+  op: (i: number) => Effect.Effect<unknown, unknown>
+): Promise<Throughput> => {
+  let next = 0
+  let errors = 0
+  let firstError: unknown
+  const loop = (until: number) => {
+    let done = 0
+    return Effect.map(
+      Effect.whileLoop({
+        while: () => performance.now() < until && errors <= MAX_ERRORS,
+        body: () => Effect.either(op(next++ % count)),
+        step: (result) => {
+          if (result._tag === "Right") done++
+          else {
+            firstError ??= result.left
+            errors++
+          }
+        }
+      }),
+      () => done
+    )
   }
-  return calls
+  const loops = async (ms: number) => {
+    const until = performance.now() + ms
+    const counts = await Effect.runPromise(
+      Effect.all(Array.from({ length: inflight }, () => loop(until)), { concurrency: "unbounded" })
+    )
+    if (errors > MAX_ERRORS) throw firstError
+    return counts.reduce((a, b) => a + b, 0)
+  }
+  warmups += await loops(Math.min(500, seconds * 250))
+  const started = performance.now()
+  const cpu = process.cpuUsage()
+  const done = await loops(seconds * 1000)
+  const elapsed = (performance.now() - started) / 1000
+  const used = process.cpuUsage(cpu)
+  if (errors > 0) console.error(`${storeName}, ${inflight} in flight: ${errors} failed operations, first:`, firstError)
+  return {
+    inflight,
+    ops: done,
+    errors,
+    opsPerSec: done / elapsed,
+    microsPerOp: done === 0 ? null : (elapsed * 1e6) / done,
+    cpuMicrosPerOp: done === 0 ? null : (used.user + used.system) / done
+  }
 }
 
-const ours = async (touchOnly: boolean, autoPipelining = true) => {
+/**
+ * Commands the clients of this process send (every ioredis command goes through `sendCommand`
+ * once, pipelined or not; a script call is one command however many keys it reads).
+ */
+let sent = 0
+const sendCommand = Redis.prototype.sendCommand
+Redis.prototype.sendCommand = function(this: Redis, ...args: Parameters<Redis["sendCommand"]>) {
+  sent++
+  return sendCommand.apply(this, args)
+}
+
+type Mode = "fiber" | "runPromise" | "touch"
+
+const ours = async (mode: Mode, autoPipelining = true) => {
   // the layer opens its own connection and waits (bounded) for it
   const prefix = `bench-ours-${process.pid}`
   const storeLayer = RedisStore.layer(
@@ -139,22 +202,23 @@ const ours = async (touchOnly: boolean, autoPipelining = true) => {
     const at = Date.now()
     return { now: at, idleBefore: { anonymous: at - IDLE_MS, authenticated: at - IDLE_MS } }
   }
-  const admin = nodes === undefined ? new Redis(url) : undefined
-  await admin?.config("RESETSTAT")
-  const result = touchOnly
-    ? await drive(async (i) => {
-      const written = await Effect.runPromise(store.touch(keys[i], cutoff()))
-      if (written._tag !== "Written") throw new Error(`touch: ${written._tag}`)
-    })
-    : await drive((i) => Effect.runPromise(manager.getSession(request, tokens[i])))
-  const commands = admin === undefined ? undefined : await commandsRun(admin)
-  admin?.disconnect()
+  const result: Array<Throughput & { readonly commandsPerOp: number }> = []
+  for (const inflight of inflights) {
+    const before = sent
+    const warmed = warmups
+    const throughput = mode === "touch"
+      ? await driveAt(inflight, async (i) => {
+        const written = await Effect.runPromise(store.touch(keys[i], cutoff()))
+        if (written._tag !== "Written") throw new Error(`touch: ${written._tag}`)
+      })
+      : mode === "runPromise"
+      ? await driveAt(inflight, (i) => Effect.runPromise(manager.getSession(request, tokens[i])))
+      : await driveFibersAt(inflight, (i) => manager.getSession(request, tokens[i]))
+    // the warm-up's operations send commands too: counted with them
+    result.push({ ...throughput, commandsPerOp: (sent - before) / (throughput.ops + warmups - warmed) })
+  }
   await runtime.dispose()
-  if (commands === undefined) return result
-  const ops = result.reduce((sum, r) => sum + r.ops, 0)
-  // every operation of the warm-up runs too: an upper bound, exact when each costs the same
-  console.error(`${storeName}: ${commands} Redis commands for at least ${ops} operations`)
-  return result.map((r) => ({ ...r, commandsPerOp: commands / (ops + warmups) }))
+  return result
 }
 
 const connectRedis = async (touch: boolean) => {
@@ -191,11 +255,13 @@ const rawGet = async (client: "ioredis" | "node-redis") => {
 
 const main = async () => {
   const result = storeName === "ours"
-    ? await ours(false)
+    ? await ours("fiber")
+    : storeName === "ours-runpromise"
+    ? await ours("runPromise")
     : storeName === "ours-no-pipelining"
-    ? await ours(false, false)
+    ? await ours("fiber", false)
     : storeName === "ours-store-touch"
-    ? await ours(true)
+    ? await ours("touch")
     : storeName === "connect-redis"
     ? await connectRedis(false)
     : storeName === "connect-redis-touch"

@@ -47,6 +47,10 @@ export interface RedisRow {
   /** Best repetition. */
   readonly opsPerSec: number
   readonly microsPerOp: number | null
+  /** The client process's CPU time per operation, median over repetitions (a busy machine moves it less than throughput). */
+  readonly cpuMicrosPerOp: number | null
+  /** Redis commands the client sent per operation (ours only). */
+  readonly commandsPerOp?: number
   readonly repetitions: ReadonlyArray<number>
 }
 
@@ -179,6 +183,7 @@ export const redisInflights = [1, 64] as const
 
 export const redisStores = (): Array<string> => [
   "ours",
+  "ours-runpromise",
   "ours-store-touch",
   "connect-redis",
   "connect-redis-touch",
@@ -222,7 +227,15 @@ export const runRedis = async (
   }
   const stores = redisStores()
   const redis = await startRedis()
-  type Out = { inflight: number; ops: number; opsPerSec: number; microsPerOp: number | null; errors: number }
+  type Out = {
+    inflight: number
+    ops: number
+    opsPerSec: number
+    microsPerOp: number | null
+    cpuMicrosPerOp: number | null
+    commandsPerOp?: number
+    errors: number
+  }
   const results = new Map<string, Array<Out>>()
   try {
     for (let rep = 0; rep < repetitions; rep++) {
@@ -265,11 +278,14 @@ export const runRedis = async (
       const reps = (results.get(store) ?? []).filter((r) => r.inflight === inflight)
       if (reps.length === 0) continue
       const best = reps.reduce((a, b) => (b.opsPerSec > a.opsPerSec ? b : a))
+      const cpu = reps.flatMap((r) => r.cpuMicrosPerOp === null ? [] : [r.cpuMicrosPerOp]).sort((a, b) => a - b)
       rows.push({
         store,
         inflight,
         opsPerSec: best.opsPerSec,
         microsPerOp: best.microsPerOp,
+        cpuMicrosPerOp: cpu.length === 0 ? null : cpu[Math.floor(cpu.length / 2)],
+        ...(best.commandsPerOp === undefined ? {} : { commandsPerOp: best.commandsPerOp }),
         ...(best.ops === 0 ? { noSamples: true } : {}),
         errors: reps.reduce((sum, r) => sum + r.errors, 0),
         repetitions: reps.map((r) => r.opsPerSec)
