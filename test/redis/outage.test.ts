@@ -10,6 +10,7 @@ import { AuthManager, Session as S, SessionManager, SessionStore } from "effect-
 import * as RedisStore from "effect-session/SessionStore/Redis"
 import { Redis } from "ioredis"
 import { record } from "../contract/store-contract.js"
+import { retrying } from "../support/retry.js"
 import { freePort, freshPrefix, redisServerAvailable, spawnRedis, startRedis } from "./server.js"
 import { captureLogs, rawClient, request } from "./support.js"
 
@@ -49,13 +50,6 @@ const expectStoreError = <A, E, R>(name: string, op: Effect.Effect<A, E, R>) =>
   })
 
 /** Retries `op` every 100 ms until it succeeds, at most `attempts` times. */
-const retrying = <A, E, R>(op: Effect.Effect<A, E, R>, attempts = 100): Effect.Effect<A, E, R> =>
-  Effect.catchAll(
-    op,
-    (error) =>
-      attempts <= 1 ? Effect.fail(error) : Effect.zipRight(Effect.sleep("100 millis"), retrying(op, attempts - 1))
-  )
-
 describe.skipIf(server === undefined || !server.owned)("Redis outages", () => {
   const redis = server!
 

@@ -11,6 +11,7 @@ import type { Session } from "effect-session"
 import { AuthManager, Session as S, SessionManager } from "effect-session"
 import * as PgStore from "effect-session/SessionStore/Pg"
 import { lockKeys, namesOf } from "../../src/internal/store/sql/settings.js"
+import { retrying } from "../support/retry.js"
 import { freshPrefix, startPostgres } from "./postgres.js"
 
 const server = await startPostgres()
@@ -68,13 +69,6 @@ const everyOperation = (session: Session.Session) =>
   })
 
 /** Retries `op` every 100 ms until it succeeds, for at most about 20 seconds. */
-const retrying = <A, E, R>(op: Effect.Effect<A, E, R>, attempts = 200): Effect.Effect<A, E, R> =>
-  Effect.catchAll(
-    op,
-    (error) =>
-      attempts <= 1 ? Effect.fail(error) : Effect.zipRight(Effect.sleep("100 millis"), retrying(op, attempts - 1))
-  )
-
 describe.skipIf(server === undefined)("PostgreSQL outages", () => {
   it.live(
     "killed while traffic runs, then restarted: typed failures in bounded time, then the same sessions again",
