@@ -338,6 +338,27 @@ const targets = (): Array<Target> => {
     measured: ratio(vsMap),
     status: status(vsMap === undefined ? undefined : vsMap <= 30)
   })
+  const inprocessOf = (op: string, size: number) =>
+    results.inprocess.find((r) => r.store === "ours" && r.mode === "fiber" && r.op === op && r.size === size)
+  const update = inprocessOf("update", small)
+  const vsGet = update && oursSmall ? update.nsPerOp / oursSmall.nsPerOp : undefined
+  out.push({
+    target: `updateData of one key vs getSession, in a fiber at ${count(small)}`,
+    goal: "≤ 2x",
+    measured: ratio(vsGet),
+    status: status(vsGet === undefined ? undefined : vsGet <= 2)
+  })
+  const rotateSmall = inprocessOf("rotate", small)
+  const rotateLarge = inprocessOf("rotate", large)
+  const rotation = rotateSmall && rotateLarge && large !== small ? rotateLarge.nsPerOp / rotateSmall.nsPerOp : undefined
+  out.push({
+    target: `rotateSession at ${count(large)} vs at ${count(small)} resident${
+      large < 1_000_000 ? " (1M in --full)" : ""
+    }`,
+    goal: "≤ 2x",
+    measured: ratio(rotation),
+    status: status(rotation === undefined ? undefined : rotation <= 2)
+  })
   const oursLarge = findGet("ours", large)
   const scaling = oursLarge && oursSmall && large !== small ? oursLarge.nsPerOp / oursSmall.nsPerOp : undefined
   out.push({
@@ -479,7 +500,9 @@ const inprocessTables = (): string => {
     line("express-session MemoryStore: get + touch", "express", "callback", "get"),
     line("@fastify/session store: get + restore + touch + set", "fastify", "callback", "get"),
     line("**OURS getSession, in one fiber**", "ours", "fiber", "get"),
-    line("**OURS getSession, one Effect.runPromise per call**", "ours", "runPromise", "get")
+    line("**OURS getSession, one Effect.runPromise per call**", "ours", "runPromise", "get"),
+    line("OURS updateData of one key, in one fiber", "ours", "fiber", "update"),
+    line("OURS updateData of one key, one Effect.runPromise per call", "ours", "runPromise", "update")
   ]
   const largest = sizesRun[sizesRun.length - 1]
   const opRow = (label: string, store: string, mode_: string) => [
