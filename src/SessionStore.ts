@@ -66,6 +66,8 @@ export interface Policy {
  * evicts the least recently used authenticated session, but never another principal's while the
  * opening principal holds more than its fair share (`maxSessions` divided by the number of
  * principals holding sessions, itself included): it then evicts its own least recently used one.
+ * Least recently used: the oldest `lastUsedAt`, ties (same millisecond) by order of use (the
+ * session written longest ago goes first).
  *
  * @since 0.1.0
  * @category models

@@ -383,6 +383,9 @@ export const storeContract = <E>(name: string, makeLayer: () => Layer.Layer<Sess
           yield* store.insert(record("p1", alice), l)
           yield* store.insert(record("p2", alice), l)
           expect(keysOf(yield* store.insert(record("p3", alice), l))).toEqual(["p1"])
+          // the per-principal cap too: p2 was opened first, but used after p3
+          yield* store.touch("p2", cutoff(0))
+          expect(keysOf(yield* store.insert(record("p4", alice), l))).toEqual(["p3"])
         })
       ))
 

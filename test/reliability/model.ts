@@ -14,7 +14,10 @@
  * of `setData` before any store sees it (a refusal is the same typed failure on every store).
  *
  * A concurrent group is accepted when some order of its operations, applied one by one to the
- * model, gives the same answers and the same final state (linearizability). One relaxation: an
+ * model, gives the same answers and the same final state (linearizability). Evictions take the
+ * least recently used session, ties (same `lastUsedAt`) by order of use; as the order of a group's
+ * writes may only show later, at an eviction on a tie, the model keeps one state per order still
+ * possible, until a step rules it out (see `runScenario`). One relaxation: an
  * operation that found a session expired may report `Expired` although a concurrent operation of
  * the same group closed it first (the model, serialized, would say `Unknown`). Another: an operation
  * on a session a concurrent `closeAllOf` of the same group revokes may report `Revoked` where the
@@ -208,14 +211,23 @@ interface MRecord {
   anonymous: boolean
   createdAt: number
   lastUsedAt: number
+  /** The state's count of uses when `lastUsedAt` was last written: orders ties of `lastUsedAt`. */
+  used: number
   /** When a request last used the session (a lookup that did not write included). */
   usedAt: number
   expiresAt: number | null
   data: Record<string, number>
 }
 
+/**
+ * One possible state of the system. The order of use among a concurrent group's writes (which
+ * orders ties of `lastUsedAt`) is unknown: the suite keeps one state per still-possible order
+ * (see `runScenario`), each with its own count of uses.
+ */
 interface MState {
   now: number
+  /** How many times a `lastUsedAt` was written. */
+  uses: number
   live: Map<string, MRecord>
   released: Array<string>
   /** Keys closed because they expired: the manager keeps answering `Expired` for them. */
@@ -226,6 +238,7 @@ interface MState {
 
 const cloneState = (state: MState): MState => ({
   now: state.now,
+  uses: state.uses,
   live: new Map([...state.live].map(([key, record]) => [key, { ...record, data: { ...record.data } }])),
   released: [...state.released],
   tombstones: new Map(state.tombstones),
@@ -248,7 +261,7 @@ const picked = (data: Record<string, number>, names: ReadonlyArray<string>): Rec
   return result
 }
 
-/** What the real system showed after a step, used to resolve the model's tie-breaks. */
+/** What the real system showed after a step: whether a store kept a link past its deadline (`closing`). */
 interface Hints {
   readonly liveKeys: ReadonlySet<string>
 }
@@ -298,12 +311,23 @@ class Model {
     this.state.now = target
   }
 
-  // The least recently used of `candidates`; among ties, the one the real store no longer holds.
+  /** A use that writes `lastUsedAt` (now), in order of use. */
+  used(record: MRecord): MRecord {
+    record.lastUsedAt = this.state.now
+    record.used = ++this.state.uses
+    return record
+  }
+
+  /** The least recently used of `candidates`; ties (same `lastUsedAt`) by order of use. */
   lru(candidates: ReadonlyArray<MRecord>): MRecord | undefined {
-    if (candidates.length === 0) return undefined
-    const oldest = Math.min(...candidates.map((record) => record.lastUsedAt))
-    const tied = candidates.filter((record) => record.lastUsedAt === oldest)
-    return tied.find((record) => !this.hints.liveKeys.has(record.key)) ?? tied[0]
+    let oldest: MRecord | undefined
+    for (const record of candidates) {
+      if (
+        oldest === undefined || record.lastUsedAt < oldest.lastUsedAt ||
+        (record.lastUsedAt === oldest.lastUsedAt && record.used < oldest.used)
+      ) oldest = record
+    }
+    return oldest
   }
 
   /**
@@ -397,17 +421,18 @@ class Model {
   /** A new session record, as `openSession` and `openSessionFor` store it. */
   opened(key: string, who: Exclude<Who, "mallory">, data: Record<string, number>): MRecord {
     const principal = principalOf(who)
-    return {
+    return this.used({
       key,
       family: key,
       principalId: principal.id,
       anonymous: principal.anonymous,
       createdAt: this.state.now,
       lastUsedAt: this.state.now,
+      used: 0,
       usedAt: this.state.now,
       expiresAt: this.state.now + this.config.absolute,
       data
-    }
+    })
   }
 
   /**
@@ -434,7 +459,7 @@ class Model {
         if (typeof found === "string") return found
         // a lookup writes lastUsedAt only when the touch interval has passed
         const touched = found.lastUsedAt <= state.now - touchIntervalOf(this.config)
-        if (touched) found.lastUsedAt = state.now
+        if (touched) this.used(found)
         found.usedAt = state.now
         if (op._tag === "Reject") {
           this.close(found)
@@ -445,11 +470,11 @@ class Model {
       case "Replace": {
         const found = this.lookup(op.token)
         if (typeof found === "string") return found
-        if (found.lastUsedAt <= state.now - touchIntervalOf(this.config)) found.lastUsedAt = state.now
+        if (found.lastUsedAt <= state.now - touchIntervalOf(this.config)) this.used(found)
         found.usedAt = state.now
         // a replacement that is not JSON is refused before any store sees it, on every store
         if (!op.valid) return "AuthManagerError:validateSession:Invalid"
-        const next: MRecord = { ...found, key: minted, data: { ...replacementData }, lastUsedAt: state.now }
+        const next = this.used({ ...found, key: minted, data: { ...replacementData } })
         state.live.delete(found.key)
         this.admit(next)
         state.links.set(found.key, { family: found.family, until: state.now + linkGraceOf(this.config) })
@@ -463,17 +488,16 @@ class Model {
           ? principalOf(op.who)
           : { id: found.principalId, anonymous: found.anonymous }
         const login = found.principalId !== principal.id || found.anonymous !== principal.anonymous
-        const next: MRecord = {
+        const next = this.used({
           ...found,
           // data never crosses principals, except the keys the caller keeps
           data: login ? picked(found.data, op._tag === "Login" ? op.keep ?? [] : []) : { ...found.data },
           key: minted,
           principalId: principal.id,
           anonymous: principal.anonymous,
-          lastUsedAt: state.now,
           usedAt: state.now,
           ...(login ? { createdAt: state.now, expiresAt: state.now + this.config.absolute } : {})
-        }
+        })
         state.live.delete(found.key)
         const refused = this.admit(next)
         if (refused !== undefined) {
@@ -507,8 +531,7 @@ class Model {
         const found = this.lookup(op.token)
         if (typeof found === "string") return found
         found.data[op.name] = op._tag === "SetData" ? op.value : (found.data[op.name] ?? 0) + op.delta
-        found.lastUsedAt = state.now
-        found.usedAt = state.now
+        this.used(found).usedAt = state.now
         return `ok:${dataString(found.data)}`
       }
       case "Clean":
@@ -756,8 +779,22 @@ const describeState = (model: MState, real: RealState) =>
   )
 
 /**
+ * What tells two possible states apart: what the model checks, and the order of use of each kind's
+ * sessions (evictions compare sessions of one kind only; across different `lastUsedAt` the order
+ * of use is the order of time, so it only tells apart states whose ties are ordered differently).
+ */
+const fingerprintOf = (state: MState): string =>
+  JSON.stringify([
+    [...state.live.values()].sort((a, b) => Number(a.anonymous) - Number(b.anonymous) || a.used - b.used)
+      .map((record) => [record.key, snapshotOf(record), record.usedAt]),
+    [...state.released].sort(),
+    [...state.tombstones].sort(),
+    [...state.links].sort()
+  ])
+
+/**
  * The model states reachable by some order of a group's operations (each atomic) in which every
- * operation gives the answer the real system gave. Duplicates are skipped.
+ * operation gives the answer the real system gave. States already in `seen` are skipped.
  */
 function* interleavings(
   config: ModelConfig,
@@ -765,19 +802,18 @@ function* interleavings(
   ops: ReadonlyArray<ResolvedOp>,
   observed: ReadonlyArray<Observation>,
   hints: Hints,
-  expiredAtStart: ReadonlyMap<string, string>,
+  seen: Set<string>,
   onMismatch: (message: string) => void
 ): Generator<MState> {
-  const seen = new Set<string>()
   const concurrent = ops.length > 1
+  const expiredAtStart = new Map<string, string>()
+  for (const record of start.live.values()) {
+    const limit = new Model(config, start, hints).expiryLimit(record)
+    if (limit !== undefined) expiredAtStart.set(record.key, limit)
+  }
   function* walk(state: MState, remaining: ReadonlyArray<number>): Generator<MState> {
     if (remaining.length === 0) {
-      const fingerprint = JSON.stringify([
-        [...state.live].map(([key, record]) => [key, snapshotOf(record)]),
-        [...state.released].sort(),
-        [...state.tombstones].sort(),
-        [...state.links].sort()
-      ])
+      const fingerprint = fingerprintOf(state)
       if (!seen.has(fingerprint)) {
         seen.add(fingerprint)
         yield state
@@ -808,12 +844,34 @@ function* interleavings(
   yield* walk(start, ops.map((_, i) => i))
 }
 
-/** Runs one scenario; fails (with a readable report) at the first disagreement. */
+/** Why a possible state of the model disagrees with the real one after a step, if it does. */
+const disagreement = (config: ModelConfig, expected: MState, real: RealState): string | undefined => {
+  if (!sameState(expected, real)) return `state differs: ${describeState(expected, real)}`
+  // the touch interval: a stored lastUsedAt is never after the last use (idle expiry is never
+  // late) and less than one interval before it (idle expiry is at most one interval early)
+  const interval = touchIntervalOf(config)
+  for (const record of expected.live.values()) {
+    const stored = real.records.get(record.key)!.lastUsedAt
+    if (stored > record.usedAt || record.usedAt - stored >= Math.max(interval, 1)) {
+      return `session ${record.key.slice(0, 6)}: lastUsedAt ${stored}, last used at ${record.usedAt}`
+    }
+  }
+  return undefined
+}
+
+/**
+ * Runs one scenario; fails (with a readable report) at the first disagreement. The model keeps
+ * every possible state: a concurrent group may leave several, which differ only in what the real
+ * system has not shown yet (the order of use of its writes, which orders `lastUsedAt` ties). A
+ * later step keeps those from which some order of its operations gives what the real system
+ * shows (an eviction on a tie settles the order), and fails when none does. Succeeds with how
+ * many states were possible after each step.
+ */
 export const runScenario = (
   config: ModelConfig,
   ops: ReadonlyArray<Op>,
   makeStore: () => Layer.Layer<SessionStore.SessionStore, unknown>
-): Effect.Effect<void, string> =>
+): Effect.Effect<ReadonlyArray<number>, string> =>
   Effect.gen(function*() {
     const scope = yield* Scope.make()
     const context = yield* Layer.buildWithScope(
@@ -821,7 +879,15 @@ export const runScenario = (
       scope
     ).pipe(Effect.mapError((error) => `layer: ${String(error)}`))
     const persistent = (yield* Effect.provide(SessionStore.SessionStore, context)).persistent
-    const state: MState = { now: 0, live: new Map(), released: [], tombstones: new Map(), links: new Map() }
+    let possible: Array<MState> = [{
+      now: 0,
+      uses: 0,
+      live: new Map(),
+      released: [],
+      tombstones: new Map(),
+      links: new Map()
+    }]
+    const counts: Array<number> = []
     const handles: Array<string> = []
     const trace: Array<string> = []
     const fail = (message: string) => Effect.fail(`${message}\n--- trace ---\n${trace.join("\n")}`)
@@ -838,21 +904,16 @@ export const runScenario = (
       }))
     })
 
-    const check = (expected: MState, real: RealState) =>
+    // keeps the states that agree with the real one, and fails when none does
+    const check = (candidates: ReadonlyArray<MState>, real: RealState) =>
       Effect.gen(function*() {
         const duplicate = real.released.find((key, i) => real.released.indexOf(key) !== i)
         if (duplicate !== undefined) return yield* fail(`session ${duplicate.slice(0, 6)} released twice`)
-        if (!sameState(expected, real)) return yield* fail(`state differs: ${describeState(expected, real)}`)
-        // the touch interval: a stored lastUsedAt is never after the last use (idle expiry is never
-        // late) and less than one interval before it (idle expiry is at most one interval early)
-        const interval = touchIntervalOf(config)
-        for (const record of expected.live.values()) {
-          const stored = real.records.get(record.key)!.lastUsedAt
-          if (stored > record.usedAt || record.usedAt - stored >= Math.max(interval, 1)) {
-            return yield* fail(`session ${record.key.slice(0, 6)}: lastUsedAt ${stored}, last used at ${record.usedAt}`)
-          }
-        }
-        // live views agree with the model: currentSessions and the principal indexes
+        const agreeing = candidates.filter((candidate) => disagreement(config, candidate, real) === undefined)
+        if (agreeing.length === 0) return yield* fail(disagreement(config, candidates[0], real)!)
+        // live views agree with the model (the same in every agreeing state): currentSessions and
+        // the principal indexes
+        const state = agreeing[0]
         const manager = yield* SessionManager.SessionManager
         const liveKeys = (yield* Effect.orDie(manager.currentSessions)).map((s) => s.key).sort()
         const model = new Model(config, state, { liveKeys: new Set() })
@@ -867,20 +928,18 @@ export const runScenario = (
           ).map((r) => r.key).sort()
           if (JSON.stringify(keys) !== JSON.stringify(expected)) return yield* fail(`sessionsOf(${who}) differs`)
         }
+        possible = agreeing
+        counts.push(agreeing.length)
       }).pipe(Effect.provide(context))
 
-    const advance = (ms: number) =>
-      Effect.gen(function*() {
-        new Model(config, state, { liveKeys: new Set() }).advance(ms)
-        yield* TestClock.adjust(ms)
-        yield* settleReleases
-      })
-
     for (const [index, op] of ops.entries()) {
+      const now = possible[0].now
       if (op._tag === "Advance") {
-        trace.push(`#${index} Advance ${op.ms} -> ${state.now + op.ms}`)
-        yield* advance(op.ms)
-        yield* check(state, yield* Effect.provide(readReal, context))
+        trace.push(`#${index} Advance ${op.ms} -> ${now + op.ms}`)
+        for (const state of possible) new Model(config, state, { liveKeys: new Set() }).advance(op.ms)
+        yield* TestClock.adjust(op.ms)
+        yield* settleReleases
+        yield* check(possible, yield* Effect.provide(readReal, context))
         continue
       }
       const group = op._tag === "Concurrent" ? op.ops : [op]
@@ -894,7 +953,7 @@ export const runScenario = (
           (k, v) => (k === "token" || k === "except") && typeof v === "string" ? keyOf(v).slice(0, 6) : v
         )
       trace.push(
-        `#${index} @${state.now} ${op._tag === "Concurrent" ? "Concurrent " : ""}${
+        `#${index} @${now} ${op._tag === "Concurrent" ? "Concurrent " : ""}${
           resolved.map((o, i) => `${describeOp(o)} => ${observed[i].answer}`).join(" || ")
         }`
       )
@@ -905,41 +964,35 @@ export const runScenario = (
       yield* settleReleases
       const real = yield* Effect.provide(readReal, context)
       const hints = { liveKeys: new Set(real.records.keys()) }
-      const expiredAtStart = new Map<string, string>()
-      for (const record of state.live.values()) {
-        const limit = new Model(config, state, hints).expiryLimit(record)
-        if (limit !== undefined) expiredAtStart.set(record.key, limit)
-      }
-      let accepted: MState | undefined
+      // every state reachable from a possible one by some order of the group
+      const reached: Array<MState> = []
+      const seen = new Set<string>()
       let lastMismatch = ""
-      for (
-        const candidate of interleavings(config, state, resolved, observed, hints, expiredAtStart, (mismatch) => {
-          lastMismatch = mismatch
-        })
-      ) {
-        if (sameState(candidate, real)) {
-          accepted = candidate
-          break
+      for (const state of possible) {
+        for (
+          const candidate of interleavings(config, state, resolved, observed, hints, seen, (mismatch) => {
+            lastMismatch = mismatch
+          })
+        ) {
+          if (sameState(candidate, real)) reached.push(candidate)
+          else lastMismatch = `state: ${describeState(candidate, real)}`
         }
-        lastMismatch = `state: ${describeState(candidate, real)}`
       }
-      if (accepted === undefined) {
+      if (reached.length === 0) {
         return yield* fail(`no order of step #${index} agrees with the model: ${lastMismatch}`)
       }
-      state.live = accepted.live
-      state.released = accepted.released
-      state.tombstones = accepted.tombstones
-      state.links = accepted.links
       for (const o of observed) if (o.token !== undefined) handles.push(o.token)
-      yield* check(state, yield* Effect.provide(readReal, context))
+      yield* check(reached, real)
     }
     // shutdown: a non-persistent store's sessions are released, each once; a persistent one keeps them
     yield* Scope.close(scope, Exit.void)
     const released = yield* mock.released
+    const state = possible[0]
     const expected = persistent ? state.released : [...state.released, ...state.live.keys()]
     if (JSON.stringify([...released].sort()) !== JSON.stringify([...expected].sort())) {
       return yield* fail(`after shutdown: released ${released.length}, expected ${expected.length}`)
     }
+    return counts
   })
 
 /** Runs a scenario in its own test environment (TestClock at 0, no log output). */
@@ -950,15 +1003,21 @@ export const runIsolated = (
 ): Promise<void> =>
   Effect.runPromise(
     runScenario(config, ops, makeStore).pipe(
+      Effect.asVoid,
       Effect.catchAll((message) => Effect.die(new Error(message))),
       Effect.provide(TestContext.TestContext),
       Effect.provide(Logger.remove(Logger.defaultLogger))
     )
   )
 
+/** `MODEL_SEED=<seed>` replays the random scenarios of a run (fast-check reports the seed of a failure). */
+const seedFromEnv = process.env.MODEL_SEED === undefined || process.env.MODEL_SEED === ""
+  ? undefined
+  : Number(process.env.MODEL_SEED)
+
 /**
- * The suite: explicit regression scenarios first, then `numRuns` random ones. Runs over the store
- * that `makeStore` builds (a fresh one per scenario).
+ * The suite: explicit regression scenarios first, then `numRuns` random ones, from `seed` (or
+ * `MODEL_SEED`) when given. Runs over the store that `makeStore` builds (a fresh one per scenario).
  */
 export const modelSuite = (
   name: string,
@@ -976,12 +1035,13 @@ export const modelSuite = (
     for (const [title, config, ops] of options.regressions ?? []) {
       it.live(`regression: ${title}`, () => Effect.promise(() => runIsolated(config, ops, makeStore)))
     }
+    const seed = options.seed ?? seedFromEnv
     for (const [title, config] of options.configs) {
       it.live(`random scenarios agree with the model (${title})`, () =>
         Effect.promise(async () => {
           await fc.assert(fc.asyncProperty(scenario(options.maxLength), (ops) => runIsolated(config, ops, makeStore)), {
             numRuns: options.numRuns,
-            ...(options.seed === undefined ? {} : { seed: options.seed }),
+            ...(seed === undefined ? {} : { seed }),
             endOnFailure: false
           })
         }), options.timeout ?? 60_000)

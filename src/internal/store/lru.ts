@@ -17,14 +17,25 @@ export interface Entry {
   /** The previous entry in order of use; the entry itself once it is out of every list (gone). */
   prev: Entry | undefined
   next: Entry | undefined
+  /** When the entry was last appended to its list, in the list's count of uses (orders ties of `lastUsedAt`). */
+  used: number
 }
 
 /** A new entry, not yet in a list. @internal */
 export const makeEntry = (record: Session.Record): Entry => {
-  const entry: Entry = { record, prev: undefined, next: undefined }
+  const entry: Entry = { record, prev: undefined, next: undefined, used: 0 }
   entry.prev = entry
   return entry
 }
+
+/**
+ * Whether `a` was used less recently than `b`: the older `lastUsedAt`, ties (same millisecond) by
+ * order of use, as the store contract says. Both entries are of one list (one kind).
+ *
+ * @internal
+ */
+export const usedBefore = (a: Entry, b: Entry): boolean =>
+  a.record.lastUsedAt < b.record.lastUsedAt || (a.record.lastUsedAt === b.record.lastUsedAt && a.used < b.used)
 
 /** Whether an entry is in a list (its session is stored). @internal */
 export const isStored = (entry: Entry): boolean => entry.prev !== entry
@@ -41,6 +52,7 @@ export class LruList {
   size = 0
   private head: Entry | undefined = undefined
   private tail: Entry | undefined = undefined
+  private uses = 0
 
   /** The least recently used entry. */
   first(): Entry | undefined {
@@ -49,6 +61,7 @@ export class LruList {
 
   /** Adds an entry as the most recently used. */
   append(entry: Entry): void {
+    entry.used = ++this.uses
     entry.prev = this.tail
     entry.next = undefined
     if (this.tail === undefined) this.head = entry

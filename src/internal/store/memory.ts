@@ -22,7 +22,7 @@ import type * as SessionStore from "../../SessionStore.js"
 import { isExpired } from "../expiry.js"
 import * as json from "../json.js"
 import { ExpiryQueue } from "./expiryQueue.js"
-import { type Entry, isStored, LruList, makeEntry } from "./lru.js"
+import { type Entry, isStored, LruList, makeEntry, usedBefore } from "./lru.js"
 
 const failure = (operation: string, reason: "Conflict" | "Corrupt") =>
   new SessionStoreError({ reason, operation }, true)
@@ -185,7 +185,7 @@ class MemoryState {
   leastRecentOf(principalId: string): Entry | undefined {
     let oldest: Entry | undefined
     for (const entry of this.ofPrincipal(principalId)) {
-      if (oldest === undefined || entry.record.lastUsedAt < oldest.record.lastUsedAt) oldest = entry
+      if (oldest === undefined || usedBefore(entry, oldest)) oldest = entry
     }
     return oldest
   }
