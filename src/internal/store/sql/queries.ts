@@ -45,7 +45,9 @@ const templates = (dialect: Dialect, n: Names) => {
   const s = n.sessions
   // statements that delete sessions hold the store's write lock (executor.ts) for their duration:
   // on PostgreSQL an uncorrelated sub-select, which the planner runs first (a one-time filter),
-  // before the statement locks any row; SQLite's writes hold the database's write lock anyway
+  // before the statement locks any row; SQLite's writes hold the database's write lock anyway.
+  // The statement's snapshot predates that lock: one that must see every row committed while it
+  // waited (a revocation) runs in `executor.locked` instead, which takes the lock first
   const [classId, objectId] = lockKeys(n)
   const locked = dialect === "pg" ? `(SELECT true FROM pg_advisory_xact_lock(${classId}, ${objectId}))` : "TRUE"
   // the next value of the order of use: a sequence on PostgreSQL; on SQLite (one writer at a time)

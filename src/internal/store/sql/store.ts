@@ -193,12 +193,16 @@ export const make = (
             // a new statement, so it sees the link a rotation it waited for has just committed
             : Effect.flatMap(executor.run("remove", q.removeLinked, { key: escapeId(key) }), removed)
       ),
+    // In a transaction that takes the lock first: the DELETE's snapshot is then taken after every
+    // opening that held the lock before it has committed (a lock taken inside the statement comes
+    // after its snapshot, and would miss such a session: I8).
     revoke: (principalId, options) =>
       Effect.flatMap(
-        executor.run("revoke", q.revoke, {
-          principal: escapeId(principalId),
-          except: options?.except === undefined ? null : escapeId(options.except)
-        }),
+        executor.locked("revoke", (tx) =>
+          tx.run("revoke", q.revoke, {
+            principal: escapeId(principalId),
+            except: options?.except === undefined ? null : escapeId(options.except)
+          })),
         (rows) => Effect.map(many(rows), (records) => ({ removed: records, marked: 0 }))
       ),
     list: Effect.flatMap(executor.run("list", q.list, {}), many),
