@@ -21,7 +21,10 @@
  * operation that found a session expired may report `Expired` although a concurrent operation of
  * the same group closed it first (the model, serialized, would say `Unknown`). Another: an operation
  * on a session a concurrent `closeAllOf` of the same group revokes may report `Revoked` where the
- * model says `Unknown` (a store that revokes with marks first, `RevokeResult.marked`).
+ * model says `Unknown` (a store that revokes with marks first, `RevokeResult.marked`). A third, for
+ * the same stores: a sweep in the group of a `closeAllOf` may also count sessions that revocation
+ * covers (it claims what was marked before the revocation removes it), and the revocation may leave
+ * uncounted expired sessions the sweep claimed before it marked them (see `spreadRevocation`).
  */
 import { describe, it } from "@effect/vitest"
 import { Effect, Exit, FastCheck as fc, Layer, Logger, Option, Redacted, Schema, Scope, TestClock } from "effect"
@@ -811,8 +814,21 @@ function* interleavings(
     const limit = new Model(config, start, hints).expiryLimit(record)
     if (limit !== undefined) expiredAtStart.set(record.key, limit)
   }
-  function* walk(state: MState, remaining: ReadonlyArray<number>): Generator<MState> {
+  // a revocation spread over buckets (RevokeResult.marked) is two steps, marks then removal, and a
+  // concurrent sweep may claim between them what was marked: see `spreadRevocation`
+  const revokesAndSweeps = concurrent && ops.some((op) => op._tag === "CloseAllOf") &&
+    ops.some((op) => op._tag === "Clean")
+  function* walk(
+    state: MState,
+    remaining: ReadonlyArray<number>,
+    revocations: ReadonlyArray<Revocation>
+  ): Generator<MState> {
     if (remaining.length === 0) {
+      // a revocation that counted fewer than it revoked: only for sessions a sweep claimed
+      if (revocations.some((revocation) => revocation.owed > 0)) {
+        onMismatch("CloseAllOf: counted fewer sessions than it revoked, and no sweep claimed them")
+        return
+      }
       const fingerprint = fingerprintOf(state)
       if (!seen.has(fingerprint)) {
         seen.add(fingerprint)
@@ -825,6 +841,13 @@ function* interleavings(
       const next = cloneState(state)
       const answer = new Model(config, next, hints).apply(op, observed[i].token)
       const actual = observed[i].answer
+      const rest = remaining.filter((j) => j !== i)
+      if (revokesAndSweeps && (op._tag === "CloseAllOf" || op._tag === "Clean")) {
+        const outcomes = spreadRevocation(op, answer, actual, state, next, revocations, expiredAtStart)
+        if (typeof outcomes === "string") onMismatch(`${JSON.stringify(op._tag)} #${i}: ${outcomes}`)
+        else for (const [reached, left] of outcomes) yield* walk(reached, rest, left)
+        continue
+      }
       // an operation that found its session expired answers Expired, whoever closed it first
       const expiredKey = "token" in op ? keyOf(op.token) : undefined
       const relaxed = concurrent && answer === "InvalidSession:Unknown" && expiredKey !== undefined &&
@@ -838,10 +861,93 @@ function* interleavings(
         continue
       }
       if (relaxed) next.tombstones.set(expiredKey!, expiredAtStart.get(expiredKey!)!)
-      yield* walk(next, remaining.filter((j) => j !== i))
+      yield* walk(next, rest, revocations)
     }
   }
-  yield* walk(start, ops.map((_, i) => i))
+  yield* walk(start, ops.map((_, i) => i), [])
+}
+
+/**
+ * The sessions a `closeAllOf` of the group revoked (in the order being walked) that no sweep of
+ * the group has claimed yet, and how many of them it did not count (`owed`: a sweep must have
+ * claimed them).
+ */
+interface Revocation {
+  readonly keys: ReadonlyArray<string>
+  readonly owed: number
+}
+
+/** The subsets of `items` of size `k`. */
+function* subsets<A>(items: ReadonlyArray<A>, k: number, from = 0): Generator<ReadonlyArray<A>> {
+  if (k === 0) {
+    yield []
+    return
+  }
+  for (let i = from; i <= items.length - k; i++) {
+    for (const rest of subsets(items, k - 1, i + 1)) yield [items[i], ...rest]
+  }
+}
+
+/**
+ * A `closeAllOf` and a sweep (`Clean`) in one concurrent group, over a store that revokes in two
+ * steps (marks in every bucket, then removes what it marked: the spread layout of the Redis
+ * store). The sweep's claims and the revocation's steps interleave per bucket, so no order of the
+ * two as atomic operations may give both answers, while every session is still released exactly
+ * once (the harness checks that, and the state, as always). Taking the order "closeAllOf, then
+ * the sweep" (the other order needs no relaxation), a session the revocation covers is, per bucket:
+ * - marked, then removed by the revocation: counted by `closeAllOf` only (what the model says);
+ * - marked, then claimed by the sweep before the revocation's removal (the sweep hands out revoked
+ *   sessions, SessionStore.claimExpired): counted by both, `closeAllOf` counting it in
+ *   `RevokeResult.marked`; the sweep buries it (later requests answer `Expired`) if it had expired;
+ * - expired, and claimed by the sweep before the revocation marked its bucket: counted by the sweep
+ *   only, and buried.
+ * So `closeAllOf` may count fewer than the model says, by sessions that had expired (`owed`, which
+ * a later sweep of the order must have claimed), and a sweep after it may count more, by sessions
+ * it revoked; every choice of which ones is a possible state. Returns the states and what is left
+ * of the revocations, or why the answer is not possible.
+ */
+const spreadRevocation = (
+  op: ResolvedOp,
+  answer: string,
+  actual: string,
+  before: MState,
+  after: MState,
+  revocations: ReadonlyArray<Revocation>,
+  expiredAtStart: ReadonlyMap<string, string>
+): ReadonlyArray<readonly [MState, ReadonlyArray<Revocation>]> | string => {
+  const mismatch = `model ${answer}, real ${actual}`
+  const [, modelCount, modelFailures] = answer.split(":")
+  const [status, realCount, realFailures] = actual.split(":")
+  if (status !== "ok" || !answer.startsWith("ok:") || modelFailures !== realFailures) {
+    return answer === actual ? [[after, revocations]] : mismatch
+  }
+  const extra = Number(realCount) - Number(modelCount)
+  if (op._tag === "CloseAllOf") {
+    const keys = [...before.live.keys()].filter((key) => !after.live.has(key))
+    const expired = keys.filter((key) => expiredAtStart.has(key)).length
+    if (extra > 0 || -extra > expired) return mismatch
+    return [[after, [...revocations, { keys, owed: -extra }]]]
+  }
+  // Clean: `extra` sessions revoked earlier in this order, covering what each revocation owes
+  const pending = revocations.flatMap((revocation) => revocation.keys)
+  if (extra < 0 || extra > pending.length) return mismatch
+  const outcomes: Array<readonly [MState, ReadonlyArray<Revocation>]> = []
+  for (const claimed of subsets(pending, extra)) {
+    const left = revocations.map((revocation) => {
+      const buried = revocation.keys.filter((key) => claimed.includes(key) && expiredAtStart.has(key)).length
+      return {
+        keys: revocation.keys.filter((key) => !claimed.includes(key)),
+        owed: Math.max(0, revocation.owed - buried)
+      }
+    })
+    const state = cloneState(after)
+    for (const key of claimed) {
+      const limit = expiredAtStart.get(key)
+      if (limit !== undefined) state.tombstones.set(key, limit)
+    }
+    outcomes.push([state, left])
+  }
+  return outcomes.length > 0 ? outcomes : mismatch
 }
 
 /** Why a possible state of the model disagrees with the real one after a step, if it does. */
