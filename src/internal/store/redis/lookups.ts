@@ -62,7 +62,12 @@ export const makeLookups = (client: Client, bounded: (promise: Promise<unknown>)
     )
   const many = (waiters: ReadonlyArray<Waiter>) =>
     send(waiters, () => scripts[readMany.name](waiters.length, ...waiters.map((waiter) => waiter.key)), (reply) => {
-      const flat = reply as ReadonlyArray<unknown>
+      if (!Array.isArray(reply) || reply.length !== 4 * waiters.length) {
+        const error = new Error(`unexpected reply to a lookup of ${waiters.length} sessions`)
+        for (const waiter of waiters) settle(waiter, error)
+        return
+      }
+      const flat: ReadonlyArray<unknown> = reply
       for (let i = 0; i < waiters.length; i++) {
         const error = flat[4 * i + 3]
         if (typeof error === "string") settle(waiters[i], new Error(error))
