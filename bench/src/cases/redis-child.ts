@@ -74,10 +74,45 @@ const MAX_ERRORS = 1_000
 /** Operations run during the warm-ups (they reach Redis too). */
 let warmups = 0
 
-const driveAt = async (inflight: number, op: (i: number) => Promise<unknown>): Promise<Throughput> => {
+/** Failed operations of one level: counted, not retried; too many end the run with the first. */
+interface Failures {
+  count: number
+  first: unknown
+}
+
+/**
+ * One level: `loops(ms)` runs the operations in flight for `ms` and answers how many completed; a
+ * warm-up, then the measured window, with this process's CPU time over it.
+ */
+const measure = async (
+  inflight: number,
+  failures: Failures,
+  loops: (ms: number) => Promise<number>
+): Promise<Throughput> => {
+  warmups += await loops(Math.min(500, seconds * 250))
+  const started = performance.now()
+  const cpu = process.cpuUsage()
+  const done = await loops(seconds * 1000)
+  const elapsed = (performance.now() - started) / 1000
+  const used = process.cpuUsage(cpu)
+  if (failures.count > 0) {
+    console.error(`${storeName}, ${inflight} in flight: ${failures.count} failed operations, first:`, failures.first)
+  }
+  // no operation completed in the window (a saturated machine): "no samples", not a timing
+  return {
+    inflight,
+    ops: done,
+    errors: failures.count,
+    opsPerSec: done / elapsed,
+    microsPerOp: done === 0 ? null : (elapsed * 1e6) / done,
+    cpuMicrosPerOp: done === 0 ? null : (used.user + used.system) / done
+  }
+}
+
+/** One level of promise-returning operations: `inflight` loops, each awaiting `op` after `op`. */
+const driveAt = (inflight: number, op: (i: number) => Promise<unknown>): Promise<Throughput> => {
   let next = 0
-  let errors = 0
-  let firstError: unknown
+  const failures: Failures = { count: 0, first: undefined }
   const loop = async (until: number) => {
     let done = 0
     while (performance.now() < until) {
@@ -85,85 +120,50 @@ const driveAt = async (inflight: number, op: (i: number) => Promise<unknown>): P
         await op(next++ % count)
         done++
       } catch (error) {
-        firstError ??= error
-        if (++errors > MAX_ERRORS) throw firstError
+        failures.first ??= error
+        if (++failures.count > MAX_ERRORS) throw failures.first
       }
     }
     return done
   }
-  const loops = (ms: number) => {
+  return measure(inflight, failures, async (ms) => {
     const until = performance.now() + ms
-    return Promise.all(Array.from({ length: inflight }, () => loop(until)))
-  }
-  warmups += (await loops(Math.min(500, seconds * 250))).reduce((a, b) => a + b, 0)
-  const started = performance.now()
-  const cpu = process.cpuUsage()
-  const done = (await loops(seconds * 1000)).reduce((a, b) => a + b, 0)
-  const elapsed = (performance.now() - started) / 1000
-  const used = process.cpuUsage(cpu)
-  if (errors > 0) console.error(`${storeName}, ${inflight} in flight: ${errors} failed operations, first:`, firstError)
-  // no operation completed in the window (a saturated machine): "no samples", not a timing
-  return {
-    inflight,
-    ops: done,
-    errors,
-    opsPerSec: done / elapsed,
-    microsPerOp: done === 0 ? null : (elapsed * 1e6) / done,
-    cpuMicrosPerOp: done === 0 ? null : (used.user + used.system) / done
-  }
+    return (await Promise.all(Array.from({ length: inflight }, () => loop(until)))).reduce((a, b) => a + b, 0)
+  })
 }
 
 /**
- * The same as `driveAt`, in fibers: `inflight` fibers, each running `op` after `op` (as a request's
- * fiber runs getSession among its other steps), on one `Effect.runPromise`.
+ * The same in fibers: `inflight` fibers, each running `op` after `op` (as a request's fiber runs
+ * getSession among its other steps), on one `Effect.runPromise`.
  */
-const driveFibersAt = async (
-  inflight: number,
-  op: (i: number) => Effect.Effect<unknown, unknown>
-): Promise<Throughput> => {
+const driveFibersAt = (inflight: number, op: (i: number) => Effect.Effect<unknown, unknown>): Promise<Throughput> => {
   let next = 0
-  let errors = 0
-  let firstError: unknown
+  const failures: Failures = { count: 0, first: undefined }
   const loop = (until: number) => {
     let done = 0
     return Effect.map(
       Effect.whileLoop({
-        while: () => performance.now() < until && errors <= MAX_ERRORS,
+        while: () => performance.now() < until && failures.count <= MAX_ERRORS,
         body: () => Effect.either(op(next++ % count)),
         step: (result) => {
           if (result._tag === "Right") done++
           else {
-            firstError ??= result.left
-            errors++
+            failures.first ??= result.left
+            failures.count++
           }
         }
       }),
       () => done
     )
   }
-  const loops = async (ms: number) => {
+  return measure(inflight, failures, async (ms) => {
     const until = performance.now() + ms
     const counts = await Effect.runPromise(
       Effect.all(Array.from({ length: inflight }, () => loop(until)), { concurrency: "unbounded" })
     )
-    if (errors > MAX_ERRORS) throw firstError
+    if (failures.count > MAX_ERRORS) throw failures.first
     return counts.reduce((a, b) => a + b, 0)
-  }
-  warmups += await loops(Math.min(500, seconds * 250))
-  const started = performance.now()
-  const cpu = process.cpuUsage()
-  const done = await loops(seconds * 1000)
-  const elapsed = (performance.now() - started) / 1000
-  const used = process.cpuUsage(cpu)
-  if (errors > 0) console.error(`${storeName}, ${inflight} in flight: ${errors} failed operations, first:`, firstError)
-  return {
-    inflight,
-    ops: done,
-    errors,
-    opsPerSec: done / elapsed,
-    microsPerOp: done === 0 ? null : (elapsed * 1e6) / done,
-    cpuMicrosPerOp: done === 0 ? null : (used.user + used.system) / done
-  }
+  })
 }
 
 /**
